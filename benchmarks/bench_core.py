@@ -1,0 +1,179 @@
+"""eventlet.pools.Pool against eventlet_pools.Pool, side by side in one run.
+
+Run: python benchmarks/bench_core.py [--quick]
+
+Prints, for each scenario, both pools' figures and the ratio ours/eventlet's:
+  * uncontended get+put and item(): ns per cycle (lower is better)
+  * 1000 greenthreads contending for 10 items: cycles/s (higher is better)
+    and the wait before each get returned (p50/p99/max)
+  * FIFO: waiters queued in a known order; descents counts how often one was
+    served before somebody who arrived earlier (0 means strict FIFO)
+Targets (issue 2): uncontended get+put <= 0.6x eventlet's time, contended
+>= 1.5x eventlet's cycles/s, zero FIFO descents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+import warnings
+from typing import Any, Callable
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import eventlet
+    from eventlet import pools as eventlet_pools_module
+
+import eventlet_pools
+
+PEERS: dict[str, Callable[..., Any]] = {
+    "eventlet": eventlet_pools_module.Pool,
+    "ours": eventlet_pools.Pool,
+}
+
+
+def _factory() -> Callable[[], object]:
+    return object
+
+
+def best_ns_per_op(fn: Callable[[int], None], loops: int, repeat: int) -> float:
+    """Best of ``repeat`` timings of ``fn(loops)``, in ns per loop."""
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter_ns()
+        fn(loops)
+        best = min(best, (time.perf_counter_ns() - start) / loops)
+    return best
+
+
+def uncontended_get_put(pool_cls: Callable[..., Any]) -> Callable[[int], None]:
+    pool = pool_cls(max_size=4, create=_factory())
+    pool.put(pool.get())  # the first get creates; measure reuse only
+
+    def run(loops: int) -> None:
+        get, put = pool.get, pool.put
+        for _ in range(loops):
+            put(get())
+
+    return run
+
+
+def uncontended_item(pool_cls: Callable[..., Any]) -> Callable[[int], None]:
+    pool = pool_cls(max_size=4, create=_factory())
+    pool.put(pool.get())
+
+    def run(loops: int) -> None:
+        item = pool.item
+        for _ in range(loops):
+            with item():
+                pass
+
+    return run
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, int(fraction * len(sorted_values)))
+    return sorted_values[index]
+
+
+def contended(
+    pool_cls: Callable[..., Any], threads: int, items: int, cycles: int
+) -> tuple[float, list[float]]:
+    """``threads`` greenthreads each doing ``cycles`` get/sleep(0)/put."""
+    pool = pool_cls(max_size=items, create=_factory())
+    waits: list[float] = []
+    clock = time.perf_counter
+
+    def worker() -> None:
+        for _ in range(cycles):
+            start = clock()
+            obj = pool.get()
+            waits.append(clock() - start)
+            eventlet.sleep(0)  # hold the item across a switch, as real work would
+            pool.put(obj)
+
+    green = eventlet.GreenPool(threads)
+    gc.collect()
+    start = clock()
+    for _ in range(threads):
+        green.spawn_n(worker)
+    green.waitall()
+    elapsed = clock() - start
+    assert len(waits) == threads * cycles
+    assert pool.free() == items and pool.waiting() == 0
+    waits.sort()
+    return threads * cycles / elapsed, waits
+
+
+def fifo_descents(pool_cls: Callable[..., Any], waiters: int) -> int:
+    """Queue ``waiters`` greenthreads in order; count out-of-order services."""
+    pool = pool_cls(max_size=1, create=_factory())
+    held = pool.get()
+    served: list[int] = []
+
+    def waiter(index: int) -> None:
+        obj = pool.get()
+        served.append(index)
+        pool.put(obj)
+
+    threads = [eventlet.spawn(waiter, i) for i in range(waiters)]
+    eventlet.sleep(0)  # every waiter is now queued, in index order
+    pool.put(held)
+    for thread in threads:
+        thread.wait()
+    assert sorted(served) == list(range(waiters))
+    return sum(1 for a, b in zip(served, served[1:]) if b < a)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer loops (smoke run)")
+    args = parser.parse_args(argv)
+    loops, repeat = (20_000, 3) if args.quick else (300_000, 7)
+    cycles = 5 if args.quick else 30
+
+    print(f"python {sys.version.split()[0]}, eventlet {eventlet.__version__}, "
+          f"eventlet_pools {eventlet_pools.__version__}")
+    header = f"{'scenario':<34}{'eventlet':>14}{'ours':>14}{'ours/eventlet':>15}"
+    print(header)
+    print("-" * len(header))
+
+    for name, make in (
+        ("uncontended get+put (ns/cycle)", uncontended_get_put),
+        ("uncontended item() (ns/cycle)", uncontended_item),
+    ):
+        results = {peer: best_ns_per_op(make(cls), loops, repeat) for peer, cls in PEERS.items()}
+        ratio = results["ours"] / results["eventlet"]
+        print(f"{name:<34}{results['eventlet']:>14.0f}{results['ours']:>14.0f}{ratio:>14.2f}x")
+
+    rates: dict[str, list[float]] = {peer: [] for peer in PEERS}
+    waits: dict[str, list[float]] = {}
+    for _ in range(3):  # interleave the peers so drift hits both alike
+        for peer, cls in PEERS.items():
+            rate, peer_waits = contended(cls, threads=1000, items=10, cycles=cycles)
+            rates[peer].append(rate)
+            waits[peer] = peer_waits
+    med = {peer: statistics.median(values) for peer, values in rates.items()}
+    ratio = med["ours"] / med["eventlet"]
+    name = "1000 gt / 10 items (cycles/s)"
+    print(f"{name:<34}{med['eventlet']:>14.0f}{med['ours']:>14.0f}{ratio:>14.2f}x")
+    for label, fraction in (("p50", 0.50), ("p99", 0.99), ("max", 1.0)):
+        values = {peer: percentile(w, fraction) * 1e3 for peer, w in waits.items()}
+        name = f"  wait {label} (ms)"
+        ratio = values["ours"] / values["eventlet"] if values["eventlet"] else float("nan")
+        print(f"{name:<34}{values['eventlet']:>14.2f}{values['ours']:>14.2f}{ratio:>14.2f}x")
+
+    descents = {peer: fifo_descents(cls, 200) for peer, cls in PEERS.items()}
+    name = "FIFO descents, 200 waiters"
+    print(f"{name:<34}{descents['eventlet']:>14}{descents['ours']:>14}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""FIFO waiter queue with direct handoff: the one waiting primitive.
+
+A greenthread that cannot be served at once *parks* here. Whoever frees
+something *grants* it to the first parked greenthread: the grant is recorded
+on the waiter object at once, and the wake-up is scheduled on the hub, so
+granting never blocks and never switches greenthreads. A parked greenthread
+leaves the queue in one of three ways: it is granted a value, it is *failed*
+with an exception (the pool was closed), or it is *cancelled* (its timeout
+passed, or an exception such as ``eventlet.Timeout``/``GreenletExit`` was
+thrown into it). A waiter that was granted a value but is interrupted before
+it runs gives the value back through the ``abandon`` callback, so whatever it
+was granted passes on instead of being lost.
+
+The queue knows nothing about pools: the values it hands over are opaque.
+Only this module touches the eventlet hub, so another waiting primitive
+(threads, asyncio) can stand in for it behind the same four operations.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable, Optional
+
+from eventlet.hubs import get_hub
+from greenlet import getcurrent
+
+__all__ = ["EXPIRED", "GreenWaiterQueue"]
+
+# Waiter states. A waiter is WAITING while queued; GRANTED or FAILED once
+# somebody decided its fate but before it ran; DONE once it ran (or gave up).
+_WAITING = 0
+_GRANTED = 1
+_FAILED = 2
+_DONE = 3
+
+
+class _Expired:
+    """Type of :data:`EXPIRED`; exists only for a readable repr."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "EXPIRED"
+
+
+#: Returned by :meth:`GreenWaiterQueue.park` when the timeout passed first.
+EXPIRED: Any = _Expired()
+
+
+class _Waiter:
+    """One parked greenthread and what it was given."""
+
+    __slots__ = ("greenlet", "state", "value")
+
+    def __init__(self, glet: Any) -> None:
+        self.greenlet = glet
+        self.state = _WAITING
+        self.value: Any = None
+
+
+class GreenWaiterQueue(deque):  # type: ignore[type-arg]
+    """Greenthreads waiting in strict arrival order, served by direct handoff.
+
+    The queue is a deque of the waiters still waiting: a waiter is removed
+    the moment it is granted, failed or cancelled, so ``len(queue)`` is the
+    number of greenthreads really waiting and ``bool(queue)`` costs no
+    Python call on the pool's hot path. Wake-ups are batched into one hub
+    timer, as eventlet's own queues do, which keeps a storm of puts cheap.
+    """
+
+    __slots__ = ("_to_wake", "_wake_scheduled")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._to_wake: deque[_Waiter] = deque()
+        self._wake_scheduled = False
+
+    def park(self, timeout: Optional[float], abandon: Callable[[Any], None]) -> Any:
+        """Wait at the back of the queue until granted, failed or expired.
+
+        Args:
+          timeout: seconds to wait at most; ``None`` waits for ever.
+          abandon: called with the granted value when an exception is thrown
+            into this greenthread after the grant but before it resumed. It
+            must pass the value on (to the next waiter, or back to the pool).
+
+        Returns:
+          The granted value, or :data:`EXPIRED` when the timeout passed.
+
+        Raises:
+          The exception given to :meth:`fail_all`; any exception thrown into
+          the greenthread while parked (after cleaning up its place).
+        """
+        hub = get_hub()
+        waiter = _Waiter(getcurrent())
+        self.append(waiter)
+        timer = None
+        if timeout is not None:
+            timer = hub.schedule_call_global(timeout, self._expire, waiter)
+        try:
+            while waiter.state is _WAITING:
+                hub.switch()
+        except BaseException:
+            self.cancel(waiter, abandon)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        state = waiter.state
+        waiter.state = _DONE
+        if state is _FAILED:
+            raise waiter.value
+        return waiter.value
+
+    def grant(self, value: Any) -> bool:
+        """Hand ``value`` to the first waiter and schedule its wake-up.
+
+        Never blocks and never switches. Returns False (and keeps nothing)
+        when nobody is waiting.
+        """
+        if not self:
+            return False
+        waiter = self.popleft()
+        waiter.state = _GRANTED
+        waiter.value = value
+        self._schedule(waiter)
+        return True
+
+    def fail_all(self, make_error: Callable[[], BaseException]) -> int:
+        """Wake every waiter with its own exception from ``make_error()``.
+
+        Returns how many waiters were failed.
+        """
+        count = len(self)
+        while self:
+            waiter = self.popleft()
+            waiter.state = _FAILED
+            waiter.value = make_error()
+            self._schedule(waiter)
+        return count
+
+    def cancel(self, waiter: _Waiter, abandon: Callable[[Any], None]) -> None:
+        """Take ``waiter`` out for good, passing on anything it was granted."""
+        state = waiter.state
+        waiter.state = _DONE
+        if state is _WAITING:
+            self.remove(waiter)
+        elif state is _GRANTED and waiter.value is not EXPIRED:
+            abandon(waiter.value)
+
+    def _expire(self, waiter: _Waiter) -> None:
+        # Runs in the hub when the timeout passes. A waiter already granted
+        # keeps its grant: the grant happened before the deadline.
+        if waiter.state is _WAITING:
+            self.remove(waiter)
+            waiter.state = _GRANTED
+            waiter.value = EXPIRED
+            waiter.greenlet.switch()
+
+    def _schedule(self, waiter: _Waiter) -> None:
+        self._to_wake.append(waiter)
+        if not self._wake_scheduled:
+            self._wake_scheduled = True
+            get_hub().schedule_call_global(0, self._wake)
+
+    def _wake(self) -> None:
+        # Runs in the hub. Each switch returns here when the woken greenthread
+        # parks again or ends. Waiters appended meanwhile are served by this
+        # same loop, in order.
+        to_wake = self._to_wake
+        try:
+            while to_wake:
+                waiter = to_wake.popleft()
+                # DONE means it already resumed or gave up: nothing to wake.
+                if waiter.state is _GRANTED or waiter.state is _FAILED:
+                    waiter.greenlet.switch()
+        finally:
+            self._wake_scheduled = False
+            if to_wake:
+                # A switch raised into the hub; keep the rest from stranding.
+                self._wake_scheduled = True
+                get_hub().schedule_call_global(0, self._wake)

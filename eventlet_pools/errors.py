@@ -1,0 +1,32 @@
+"""The whole exception hierarchy of eventlet_pools.
+
+Everything the pools raise at run time derives from :class:`PoolError`, so one
+``except PoolError`` catches all of it. Configuration mistakes are not run-time
+errors: they raise :class:`ValueError` or :class:`TypeError` naming the argument.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PoolClosed", "PoolError", "PoolTimeout"]
+
+
+class PoolError(Exception):
+    """Base class of every error a pool raises at run time.
+
+    Raised as itself for misuse that would corrupt the pool's accounting, such
+    as ``put()`` when nothing is checked out.
+    """
+
+
+class PoolTimeout(PoolError, TimeoutError):
+    """No item could be had in time.
+
+    Raised by ``get()``/``item()`` when the timeout passes while waiting, and at
+    once by ``get(block=False)`` when nothing is free and nothing can be created
+    (or other greenthreads are already waiting: non-blocking gets never jump the
+    queue). It is also a :class:`TimeoutError`, so generic handlers catch it.
+    """
+
+
+class PoolClosed(PoolError):
+    """The pool was closed: it hands out nothing more."""
