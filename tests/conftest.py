@@ -1,0 +1,159 @@
+"""Fixtures shared by the suite: pool flavours, a create/dispose tracker and
+the DESIGN.md invariants."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Iterator, Optional
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import eventlet
+    from eventlet.event import Event
+
+from eventlet_pools import Pool, Token, TokenPool
+
+
+class Tracker:
+    """Counts what a pool creates and disposes; can be told to fail creates.
+
+    ``alive`` is what exists right now as far as the pool's owner can tell:
+    every item created and not yet disposed.
+    """
+
+    def __init__(self, *, switch_in_create: bool = False) -> None:
+        self.created: list[Any] = []
+        self.disposed: list[Any] = []
+        self.fail_next = 0
+        self.fail_always = False
+        self.switch_in_create = switch_in_create
+        self.max_alive = 0
+        self._serial = 0
+        # When set, create() blocks until the event is sent: a sequence point.
+        self.gate: Optional[Event] = None
+
+    @property
+    def alive(self) -> int:
+        return len(self.created) - len(self.disposed)
+
+    def make(self, build: Optional[Callable[[], Any]] = None) -> Any:
+        if self.switch_in_create:
+            eventlet.sleep(0)
+        if self.gate is not None:
+            self.gate.wait()
+        if self.fail_always or self.fail_next > 0:
+            self.fail_next = max(0, self.fail_next - 1)
+            raise CreateFailed("injected create() failure")
+        self._serial += 1
+        item = build() if build is not None else Item(self._serial)
+        self.created.append(item)
+        self.max_alive = max(self.max_alive, self.alive)
+        return item
+
+    def dispose(self, item: Any) -> None:
+        assert any(item is c for c in self.created), f"disposed a stranger {item!r}"
+        assert not any(item is d for d in self.disposed), f"disposed twice {item!r}"
+        self.disposed.append(item)
+
+
+class CreateFailed(RuntimeError):
+    """The failure injected into create()."""
+
+
+class Item:
+    """A distinct, numbered pool item (ints would be shared by identity)."""
+
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __repr__(self) -> str:
+        return f"Item({self.n})"
+
+
+def checked_out(pool: Pool[Any]) -> int:
+    return pool.current_size - len(pool.free_items) - pool._creating
+
+
+def assert_invariants(pool: Pool[Any], tracker: Optional[Tracker] = None) -> None:
+    """The bookkeeping identities of DESIGN.md, checkable at any moment."""
+    assert pool._creating >= 0
+    assert checked_out(pool) >= 0, pool
+    assert len(pool._reserved) <= len(pool.free_items)
+    assert all(any(r is f for f in pool.free_items) for r in pool._reserved)
+    assert pool.waiting() == len(pool._waiters)
+    if pool.waiting():
+        # Nobody waits while an unpromised item or spare capacity exists.
+        assert len(pool.free_items) == len(pool._reserved), pool
+        assert pool.current_size >= pool.max_size or pool.closed, pool
+    if tracker is not None:
+        # Items the pool still accounts for are exactly the live ones.
+        assert tracker.alive == pool.current_size - pool._creating, (tracker.alive, pool)
+
+
+def assert_settled(pool: Pool[Any], tracker: Optional[Tracker] = None) -> None:
+    """After a run, once every holder gave back: nothing lost, nobody waiting."""
+    assert_invariants(pool, tracker)
+    assert pool.waiting() == 0
+    assert pool._creating == 0
+    assert not pool._reserved
+    assert checked_out(pool) == 0
+    if not pool.closed:
+        assert pool.free() == pool.max_size, pool
+
+
+FLAVOURS = ("create-arg", "subclass", "token")
+
+
+def build_pool(flavour: str, tracker: Tracker, **kwargs: Any) -> Pool[Any]:
+    """One pool of the given flavour whose creates and disposes ``tracker`` sees."""
+    if flavour == "create-arg":
+        return Pool(create=tracker.make, dispose=tracker.dispose, **kwargs)
+    if flavour == "subclass":
+
+        class ItemPool(Pool[Item]):
+            def create(self) -> Item:
+                return tracker.make()  # type: ignore[no-any-return]
+
+            def dispose(self, item: Item) -> None:
+                tracker.dispose(item)
+
+        return ItemPool(**kwargs)
+    if flavour == "token":
+
+        class TrackedTokenPool(TokenPool):
+            def create(self) -> Token:
+                return tracker.make(super().create)  # type: ignore[no-any-return]
+
+            def dispose(self, item: Token) -> None:
+                tracker.dispose(item)
+
+        return TrackedTokenPool(**kwargs)
+    raise AssertionError(flavour)
+
+
+@pytest.fixture(params=FLAVOURS)
+def make_pool(request: pytest.FixtureRequest) -> Iterator[Callable[..., tuple[Pool[Any], Tracker]]]:
+    """Build pools of one flavour; each comes with its tracker."""
+    made: list[Pool[Any]] = []
+
+    def make(*, switch_in_create: bool = False, **kwargs: Any) -> tuple[Pool[Any], Tracker]:
+        tracker = Tracker(switch_in_create=switch_in_create)
+        pool = build_pool(request.param, tracker, **kwargs)
+        made.append(pool)
+        return pool, tracker
+
+    yield make
+    for pool in made:
+        pool.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_greenthreads() -> Iterator[None]:
+    """Let scheduled wake-ups run so one test's greenthreads never leak into the next."""
+    yield
+    for _ in range(3):
+        eventlet.sleep(0)
