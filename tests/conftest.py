@@ -3,6 +3,7 @@ the DESIGN.md invariants."""
 
 from __future__ import annotations
 
+import random
 import warnings
 from typing import Any, Callable, Iterator, Optional
 
@@ -33,6 +34,9 @@ class Tracker:
         self._serial = 0
         # When set, create() blocks until the event is sent: a sequence point.
         self.gate: Optional[Event] = None
+        # Random failures for storms: each create() fails with this chance.
+        self.fail_probability = 0.0
+        self.rng = random.Random(0)
 
     @property
     def alive(self) -> int:
@@ -43,6 +47,8 @@ class Tracker:
             eventlet.sleep(0)
         if self.gate is not None:
             self.gate.wait()
+        if self.fail_probability and self.rng.random() < self.fail_probability:
+            raise CreateFailed("injected random create() failure")
         if self.fail_always or self.fail_next > 0:
             self.fail_next = max(0, self.fail_next - 1)
             raise CreateFailed("injected create() failure")

@@ -1,0 +1,121 @@
+"""Bad configuration fails loudly, naming the argument; and the package is a
+drop-in for ``from eventlet import pools``."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any
+
+import pytest
+from eventlet import pools as eventlet_pools_module
+
+import eventlet_pools
+import eventlet_pools as pools
+from eventlet_pools import Pool, PoolClosed, PoolError, PoolTimeout, Token, TokenPool
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "pattern"),
+    [
+        ({"min_size": -1}, ValueError, "min_size.*-1"),
+        ({"max_size": -2}, ValueError, "max_size.*-2"),
+        ({"min_size": 5, "max_size": 2}, ValueError, r"min_size \(5\).*max_size \(2\)"),
+        ({"max_size": 2.5}, TypeError, "max_size.*2.5"),
+        ({"max_size": True}, TypeError, "max_size.*True"),
+        ({"min_size": "1"}, TypeError, "min_size"),
+        ({"create": 42}, TypeError, "create.*42"),
+        ({"dispose": "x"}, TypeError, "dispose"),
+        ({"timeout": -0.5}, ValueError, "timeout.*-0.5"),
+        ({"timeout": math.nan}, ValueError, "timeout.*nan"),
+        ({"timeout": "1"}, TypeError, "timeout"),
+    ],
+)
+def test_bad_configuration_names_argument_and_value(
+    kwargs: dict[str, Any], error: type[Exception], pattern: str
+) -> None:
+    with pytest.raises(error, match=pattern):
+        Pool(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"), [(-1, ValueError), (1.5, TypeError), (None, TypeError)]
+)
+def test_bad_resize_changes_nothing(value: Any, error: type[Exception]) -> None:
+    pool: Pool[object] = Pool(max_size=3, create=object)
+    with pytest.raises(error, match="new_size"):
+        pool.resize(value)
+    assert pool.max_size == 3 and pool.free() == 3
+
+
+def test_bad_get_timeout_is_rejected_before_waiting() -> None:
+    pool: Pool[object] = Pool(max_size=1, create=object)
+    held = pool.get()
+    with pytest.raises(ValueError, match="timeout"):
+        pool.get(timeout=-1)
+    assert pool.waiting() == 0
+    pool.put(held)
+
+
+def test_failing_min_size_fill_disposes_what_it_made() -> None:
+    made: list[object] = []
+    disposed: list[object] = []
+
+    def create() -> object:
+        if len(made) == 2:
+            raise OSError("third connect fails")
+        made.append(object())
+        return made[-1]
+
+    with pytest.raises(OSError, match="third"):
+        Pool(min_size=3, max_size=3, create=create, dispose=disposed.append)
+    assert disposed == made
+
+
+def test_error_hierarchy() -> None:
+    assert issubclass(PoolTimeout, PoolError) and issubclass(PoolTimeout, TimeoutError)
+    assert issubclass(PoolClosed, PoolError)
+    assert issubclass(PoolError, Exception)
+
+
+def test_public_api_is_listed_and_importable() -> None:
+    for name in eventlet_pools.__all__:
+        assert hasattr(eventlet_pools, name), name
+    assert set(eventlet_pools.__all__) >= {
+        "Pool",
+        "TokenPool",
+        "Token",
+        "PoolError",
+        "PoolTimeout",
+        "PoolClosed",
+    }
+
+
+def test_drop_in_for_eventlet_pools() -> None:
+    # What eventlet.pools exports, we export, with compatible signatures.
+    for name in ("Pool", "TokenPool", "Token"):
+        assert hasattr(pools, name)
+    theirs = inspect.signature(eventlet_pools_module.Pool.__init__).parameters
+    ours = inspect.signature(pools.Pool.__init__).parameters
+    for name, param in theirs.items():
+        assert name in ours
+        assert ours[name].default == param.default, name
+    assert list(ours)[: len(theirs)] == list(theirs)  # same positional order
+    pool = pools.Pool(create=object)
+    for attribute in ("min_size", "max_size", "order_as_stack", "current_size", "free_items"):
+        assert hasattr(pool, attribute)
+
+
+def test_eventlet_docstring_example_works() -> None:
+    pool = pools.TokenPool(max_size=4)
+    with pool.item() as token:
+        assert isinstance(token, Token)
+        assert pool.free() == 3
+    assert pool.free() == 4
+
+
+def test_tokens_are_unique() -> None:
+    pool = TokenPool(max_size=3)
+    tokens = [pool.get() for _ in range(3)]
+    assert len({id(t) for t in tokens}) == 3
+    assert "Token" in repr(tokens[0])

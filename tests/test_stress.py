@@ -1,0 +1,301 @@
+"""Stress and property tests: storms of greenthreads with injected faults,
+checking the DESIGN.md invariants during and after every run."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Optional
+
+import eventlet
+import pytest
+from greenlet import GreenletExit
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from eventlet_pools import Pool, PoolTimeout
+from tests.conftest import (
+    FLAVOURS,
+    CreateFailed,
+    Tracker,
+    assert_invariants,
+    assert_settled,
+    build_pool,
+)
+
+OPS = ("item", "get_put", "discard", "nowait", "thrown_timeout")
+TIMEOUTS: tuple[Optional[float], ...] = (None, None, 0, 0.0005, 0.002, 0.05)
+
+
+class Storm:
+    """A seeded random storm against one pool.
+
+    ``threads`` workers each run ``ops`` random operations (with a random
+    timeout each, holding their item across a random number of switches),
+    while a killer throws GreenletExit or eventlet.Timeout into random
+    workers, create() fails at random, and (optionally) a resizer changes
+    max_size. A monitor checks the invariants at every hub turn.
+    """
+
+    def __init__(self, flavour: str, seed: int, *, threads: int, ops: int, resize: bool) -> None:
+        self.rng = random.Random(seed)
+        self.tracker = Tracker(switch_in_create=True)
+        self.tracker.rng = random.Random(seed + 1)
+        self.tracker.fail_probability = 0.05
+        self.max_size = 8
+        self.pool = build_pool(flavour, self.tracker, max_size=self.max_size)
+        self.threads, self.ops, self.resize = threads, ops, resize
+        self.sizes_seen = {self.max_size}
+        self.started = self.completed = self.timeouts = self.create_errors = 0
+        self.killed = self.interrupted = 0
+        self.violations: list[str] = []
+        self.running = True
+
+    def hold(self, switches: int) -> None:
+        for _ in range(switches):
+            eventlet.sleep(0)
+
+    def one_op(self, op: str, timeout: Optional[float], switches: int) -> None:
+        pool = self.pool
+        if op == "item":
+            with pool.item(timeout=timeout):
+                self.hold(switches)
+        elif op == "get_put":
+            obj = pool.get(timeout=timeout)
+            try:
+                self.hold(switches)
+            finally:
+                pool.put(obj)
+        elif op == "discard":
+            obj = pool.get(timeout=timeout)
+            try:
+                self.hold(switches)
+            except BaseException:
+                pool.put(obj)
+                raise
+            pool.discard(obj)
+        elif op == "nowait":
+            obj = pool.get(block=False)
+            try:
+                self.hold(switches)
+            finally:
+                pool.put(obj)
+        else:  # an eventlet.Timeout of the caller's own, around the whole use
+            with eventlet.Timeout(timeout or 0.001, False):
+                with pool.item():
+                    self.hold(switches)
+
+    def worker(self, plan: list[tuple[str, Optional[float], int]]) -> None:
+        for op, timeout, switches in plan:
+            self.started += 1
+            try:
+                self.one_op(op, timeout, switches)
+                self.completed += 1
+            except PoolTimeout:
+                self.timeouts += 1
+            except CreateFailed:
+                self.create_errors += 1
+            except eventlet.Timeout:
+                self.interrupted += 1  # thrown in by the killer; carry on
+
+    def killer(self, workers: list[Any]) -> None:
+        while self.running:
+            self.hold(self.rng.randint(1, 4))
+            victim = self.rng.choice(workers)
+            if not victim.dead:
+                self.killed += 1
+                if self.rng.random() < 0.5:
+                    victim.kill()
+                else:
+                    victim.kill(eventlet.Timeout(None))
+
+    def resizer(self) -> None:
+        while self.running:
+            self.hold(self.rng.randint(5, 30))
+            size = self.rng.randint(1, 12)
+            self.sizes_seen.add(size)
+            self.pool.resize(size)
+
+    def monitor(self) -> None:
+        while self.running:
+            try:
+                assert_invariants(self.pool, self.tracker)
+                if not self.resize:
+                    assert self.tracker.alive <= self.max_size
+            except AssertionError as exc:
+                self.violations.append(repr(exc))
+            eventlet.sleep(0)
+
+    def run(self) -> None:
+        plans = [
+            [
+                (
+                    self.rng.choice(OPS),
+                    self.rng.choice(TIMEOUTS),
+                    self.rng.randint(0, 3),
+                )
+                for _ in range(self.ops)
+            ]
+            for _ in range(self.threads)
+        ]
+        workers = [eventlet.spawn(self.worker, plan) for plan in plans]
+        helpers = [eventlet.spawn(self.killer, workers), eventlet.spawn(self.monitor)]
+        if self.resize:
+            helpers.append(eventlet.spawn(self.resizer))
+        with eventlet.Timeout(60):  # a hang fails the test rather than CI
+            for w in workers:
+                try:
+                    w.wait()
+                except (GreenletExit, eventlet.Timeout):
+                    pass
+            self.running = False
+            for h in helpers:
+                h.wait()
+        if self.resize:
+            self.pool.resize(self.max_size)
+        self.tracker.fail_probability = 0.0
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("resize", [False, True], ids=["fixed", "resizing"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_fault_storm_keeps_invariants(flavour: str, resize: bool, seed: int) -> None:
+    storm = Storm(flavour, seed, threads=1000, ops=12, resize=resize)
+    storm.run()
+    assert storm.violations == []
+    assert storm.started >= 10_000 or storm.killed > 0
+    # Every kind of fault really happened, and most work still got done.
+    assert storm.killed > 0 and storm.timeouts > 0 and storm.create_errors > 0
+    assert storm.completed > storm.started // 4
+    pool, tracker = storm.pool, storm.tracker
+    assert_settled(pool, tracker)
+    assert tracker.max_alive <= max(storm.sizes_seen)
+    if not resize:
+        assert tracker.max_alive <= storm.max_size
+    # Capacity is whole: max_size greenthreads can hold an item at once.
+    held = [pool.get(block=False) for _ in range(pool.max_size)]
+    for obj in held:
+        pool.put(obj)
+    pool.close()
+    assert tracker.alive == 0
+
+
+def test_storm_runs_ten_thousand_operations() -> None:
+    storm = Storm("create-arg", 7, threads=1000, ops=12, resize=False)
+    storm.run()
+    # Killed workers skip the rest of their plan; the rest is still >= 10k.
+    assert storm.started >= 10_000
+    assert_settled(storm.pool, storm.tracker)
+
+
+class PoolMachine(RuleBasedStateMachine):
+    """Random interleavings of waiters, puts, discards, kills and resizes.
+
+    The main greenthread holds items; spawned waiters park in the pool and
+    report back. After every step the bookkeeping invariants hold, and
+    waiters complete strictly in arrival order.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tracker = Tracker()
+        self.pool: Pool[Any] = Pool(
+            max_size=2, create=self.tracker.make, dispose=self.tracker.dispose
+        )
+        self.held: list[Any] = []
+        self.waiters: list[Any] = []
+        self.arrivals = 0
+        self.served: list[int] = []
+
+    def _waiter(self, index: int, timeout: Optional[float]) -> None:
+        try:
+            obj = self.pool.get(timeout=timeout)
+        except (PoolTimeout, CreateFailed):
+            return
+        self.served.append(index)
+        self.held.append(obj)
+
+    @rule()
+    def get_nowait(self) -> None:
+        try:
+            self.held.append(self.pool.get(block=False))
+        except (PoolTimeout, CreateFailed):
+            pass
+
+    @rule(timeout=st.sampled_from([None, None, 0.0005, 0.01]))
+    def spawn_waiter(self, timeout: Optional[float]) -> None:
+        self.waiters.append(eventlet.spawn(self._waiter, self.arrivals, timeout))
+        self.arrivals += 1
+
+    @precondition(lambda self: self.held)
+    @rule(data=st.data())
+    def put_one(self, data: st.DataObject) -> None:
+        obj = self.held.pop(data.draw(st.integers(0, len(self.held) - 1)))
+        self.pool.put(obj)
+
+    @precondition(lambda self: self.held)
+    @rule()
+    def discard_one(self) -> None:
+        self.pool.discard(self.held.pop())
+
+    @precondition(lambda self: any(not w.dead for w in self.waiters))
+    @rule(data=st.data(), with_timeout=st.booleans(), deferred=st.booleans())
+    def interrupt_waiter(self, data: st.DataObject, with_timeout: bool, deferred: bool) -> None:
+        live = [w for w in self.waiters if not w.dead]
+        victim = data.draw(st.sampled_from(live))
+        exc = eventlet.Timeout(None) if with_timeout else GreenletExit()
+        if deferred:
+            # Lands at the next hub turn: possibly after a grant, before the wake-up.
+            eventlet.hubs.get_hub().schedule_call_global(0, self._throw, victim, exc)
+        else:
+            victim.kill(exc)
+
+    @staticmethod
+    def _throw(victim: Any, exc: BaseException) -> None:
+        if not victim.dead:
+            victim.throw(exc)
+
+    @rule(size=st.integers(0, 4))
+    def resize(self, size: int) -> None:
+        self.pool.resize(size)
+
+    @rule(fail=st.booleans())
+    def create_failures(self, fail: bool) -> None:
+        self.tracker.fail_always = fail
+
+    @rule(turns=st.integers(1, 3))
+    def run_hub(self, turns: int) -> None:
+        for _ in range(turns):
+            eventlet.sleep(0)
+
+    @invariant()
+    def bookkeeping_holds(self) -> None:
+        assert_invariants(self.pool, self.tracker)
+
+    @invariant()
+    def served_in_arrival_order(self) -> None:
+        assert self.served == sorted(self.served)
+
+    def teardown(self) -> None:
+        with eventlet.Timeout(10):
+            self.tracker.fail_always = False
+            for w in self.waiters:
+                w.kill()
+            eventlet.sleep(0)
+            for obj in self.held:
+                self.pool.put(obj)
+            self.held.clear()
+            self.pool.resize(2)
+            eventlet.sleep(0)
+        assert_settled(self.pool, self.tracker)
+        self.pool.close()
+        assert self.tracker.alive == 0
+
+
+TestPoolMachine = PoolMachine.TestCase
+TestPoolMachine.settings = settings(
+    max_examples=150,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
