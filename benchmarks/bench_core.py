@@ -106,7 +106,8 @@ def contended(
     green.waitall()
     elapsed = clock() - start
     assert len(waits) == threads * cycles
-    assert pool.free() == items and pool.waiting() == 0
+    assert pool.free() == items
+    assert pool.waiting() == 0
     waits.sort()
     return threads * cycles / elapsed, waits
 
@@ -138,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     loops, repeat = (20_000, 3) if args.quick else (300_000, 7)
     cycles = 5 if args.quick else 30
 
-    print(f"python {sys.version.split()[0]}, eventlet {eventlet.__version__}, "
-          f"eventlet_pools {eventlet_pools.__version__}")
+    print(
+        f"python {sys.version.split()[0]}, eventlet {eventlet.__version__}, "
+        f"eventlet_pools {eventlet_pools.__version__}"
+    )
     header = f"{'scenario':<34}{'eventlet':>14}{'ours':>14}{'ours/eventlet':>15}"
     print(header)
     print("-" * len(header))

@@ -18,11 +18,17 @@ Only this module touches the eventlet hub, so another waiting primitive
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
 from typing import Any, Callable, Optional
 
-from eventlet.hubs import get_hub
 from greenlet import getcurrent
+
+with warnings.catch_warnings():
+    # eventlet warns at first import that it is deprecated; importing this
+    # library is not the moment for the user to see that.
+    warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
+    from eventlet.hubs import get_hub
 
 __all__ = ["EXPIRED", "GreenWaiterQueue"]
 

@@ -43,9 +43,10 @@ def _check_timeout(name: str, value: object) -> Optional[float]:
         return None
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a number of seconds or None, got {value!r}")
-    if not value >= 0:  # also rejects NaN
+    seconds = float(value)
+    if not seconds >= 0:  # also rejects NaN
         raise ValueError(f"{name} must be >= 0 seconds or None, got {value!r}")
-    return float(value)
+    return seconds
 
 
 def _check_callable(name: str, value: object) -> None:
@@ -123,7 +124,7 @@ class Pool(Generic[T]):
         if create is not None:
             self.create = create  # type: ignore[method-assign]
         if dispose is not None:
-            self.dispose = dispose  # type: ignore[method-assign]
+            self.dispose = dispose  # type: ignore[method-assign,assignment]
         # current_size counts every item alive or being created:
         #   checked out + len(free_items) + _creating == current_size
         self.current_size = 0
@@ -342,17 +343,19 @@ class Pool(Generic[T]):
         if timeout == 0:
             raise PoolTimeout(f"get(timeout=0) found nothing free in {self!r}")
         granted = self._waiters.park(timeout, self._abandon)
+        # Other greenthreads ran while parked: re-read state (through the
+        # property, which type checkers do not narrow from the check above).
         if granted is EXPIRED:
             raise PoolTimeout(f"waited {timeout} s for an item of {self!r}")
         if granted is _SLOT:
-            if self._closed:
+            if self.closed:
                 self._creating -= 1
                 self.current_size -= 1
                 raise PoolClosed(f"{self!r} was closed while waiting")
             return self._create_in_slot()
         _remove_identical(self.free_items, granted)
         _remove_identical(self._reserved, granted)
-        if self._closed:
+        if self.closed:
             self.current_size -= 1
             self._dispose_quietly(granted)
             raise PoolClosed(f"{self!r} was closed while waiting")
@@ -449,7 +452,7 @@ class Pool(Generic[T]):
 class _ItemContext(Generic[T]):
     """What :meth:`Pool.item` returns: checks out on enter, back on exit."""
 
-    __slots__ = ("_pool", "_timeout", "_item", "_held")
+    __slots__ = ("_held", "_item", "_pool", "_timeout")
 
     def __init__(self, pool: Pool[T], timeout: Optional[float]) -> None:
         self._pool = pool

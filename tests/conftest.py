@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import random
 import warnings
-from typing import Any, Callable, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any, Callable, Optional
 
 import pytest
 

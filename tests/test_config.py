@@ -38,14 +38,13 @@ def test_bad_configuration_names_argument_and_value(
         Pool(**kwargs)
 
 
-@pytest.mark.parametrize(
-    ("value", "error"), [(-1, ValueError), (1.5, TypeError), (None, TypeError)]
-)
+@pytest.mark.parametrize(("value", "error"), [(-1, ValueError), (1.5, TypeError), (None, TypeError)])
 def test_bad_resize_changes_nothing(value: Any, error: type[Exception]) -> None:
     pool: Pool[object] = Pool(max_size=3, create=object)
     with pytest.raises(error, match="new_size"):
         pool.resize(value)
-    assert pool.max_size == 3 and pool.free() == 3
+    assert pool.max_size == 3
+    assert pool.free() == 3
 
 
 def test_bad_get_timeout_is_rejected_before_waiting() -> None:
@@ -73,7 +72,8 @@ def test_failing_min_size_fill_disposes_what_it_made() -> None:
 
 
 def test_error_hierarchy() -> None:
-    assert issubclass(PoolTimeout, PoolError) and issubclass(PoolTimeout, TimeoutError)
+    assert issubclass(PoolTimeout, PoolError)
+    assert issubclass(PoolTimeout, TimeoutError)
     assert issubclass(PoolClosed, PoolError)
     assert issubclass(PoolError, Exception)
 

@@ -205,9 +205,8 @@ def test_pool_timeout_is_the_default_for_get(make_pool: MakePool) -> None:
     held = pool.get()
     with pytest.raises(PoolTimeout):
         pool.get()
-    with pytest.raises(PoolTimeout):
-        with pool.item():
-            pass
+    with pytest.raises(PoolTimeout), pool.item():
+        pass
     pool.put(held)
 
 
@@ -286,10 +285,17 @@ def test_put_never_switches(make_pool: MakePool) -> None:
 
 def test_item_context_returns_item_on_exception(make_pool: MakePool) -> None:
     pool, tracker = make_pool(max_size=1)
-    with pytest.raises(KeyError):
+    seen: list[Any] = []
+
+    def use_and_fail() -> None:
         with pool.item() as obj:
+            seen.append(obj)
             assert pool.free() == 0
             raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        use_and_fail()
+    (obj,) = seen
     assert pool.get() is obj
     pool.put(obj)
     assert_settled(pool, tracker)
@@ -445,7 +451,8 @@ def test_raising_dispose_is_logged_and_loses_nothing(caplog: pytest.LogCaptureFi
     obj = pool.get()
     with caplog.at_level(logging.ERROR, logger="eventlet_pools"):
         pool.discard(obj)
-    assert "dispose" in caplog.text and "cannot close" in caplog.text
+    assert "dispose" in caplog.text
+    assert "cannot close" in caplog.text
     assert pool.free() == 1
     assert_settled(pool)
 
@@ -493,7 +500,8 @@ def test_waiter_killed_while_waiting_leaves_queue(make_pool: MakePool) -> None:
 def test_repr_shows_size_and_state(make_pool: MakePool) -> None:
     pool, _ = make_pool(max_size=3)
     obj = pool.get()
-    assert "size=1/3" in repr(pool) and "free=2" in repr(pool)
+    assert "size=1/3" in repr(pool)
+    assert "free=2" in repr(pool)
     pool.put(obj)
     pool.close()
     assert "closed" in repr(pool)

@@ -25,7 +25,7 @@ INTERRUPTIONS = {
 @pytest.fixture(params=sorted(INTERRUPTIONS))
 def interruption(request: pytest.FixtureRequest) -> Callable[[], BaseException]:
     """What gets thrown into a waiter: an eventlet.Timeout or GreenletExit."""
-    return INTERRUPTIONS[request.param]  # type: ignore[return-value]
+    return INTERRUPTIONS[request.param]  # type: ignore[no-any-return]
 
 
 def _wait_for(thread: Any) -> Any:
