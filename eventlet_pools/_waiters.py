@@ -177,8 +177,9 @@ class GreenWaiterQueue(deque):  # type: ignore[type-arg]
         try:
             while to_wake:
                 waiter = to_wake.popleft()
+                # Only GRANTED, FAILED or DONE waiters are queued for waking;
                 # DONE means it already resumed or gave up: nothing to wake.
-                if waiter.state is _GRANTED or waiter.state is _FAILED:
+                if waiter.state is not _DONE:
                     waiter.greenlet.switch()
         finally:
             self._wake_scheduled = False

@@ -56,6 +56,10 @@ def _check_callable(name: str, value: object) -> None:
 
 def _remove_identical(seq: deque[Any] | list[Any], item: object) -> None:
     # Identity, not equality: two equal connections are still two connections.
+    # Grants go out in FIFO order, so the item is usually the first one.
+    if seq[0] is item:
+        del seq[0]
+        return
     for index, candidate in enumerate(seq):
         if candidate is item:
             del seq[index]
@@ -186,11 +190,12 @@ class Pool(Generic[T]):
         Raises:
           PoolError: nothing is checked out (the call changes nothing).
         """
-        if self._waiters or self.current_size > self._keep_limit:
+        size = self.current_size
+        if self._waiters or size > self._keep_limit:
             self._put_slow(item)
             return
         free_items = self.free_items
-        if self.current_size - len(free_items) - self._creating <= 0:
+        if len(free_items) + self._creating >= size:
             raise PoolError(f"put() of {item!r} but nothing is checked out of {self!r}")
         if self.order_as_stack:
             free_items.appendleft(item)
