@@ -121,7 +121,7 @@ class Pool(Generic[T]):
             raise ValueError(f"min_size ({min_size}) must not exceed max_size ({max_size})")
         _check_callable("create", create)
         _check_callable("dispose", dispose)
-        self.timeout = _check_timeout("timeout", timeout)
+        self._timeout = _check_timeout("timeout", timeout)
         self.min_size = min_size
         self._max_size = max_size
         self.order_as_stack = order_as_stack
@@ -138,9 +138,9 @@ class Pool(Generic[T]):
         # Slots reserved for a create() in progress or granted to a waiter.
         self._creating = 0
         self._closed = False
-        # put() keeps an item only while current_size <= _keep_limit: that is
-        # max_size while open, -1 once closed. One comparison on the hot path
-        # covers both "shrunk" and "closed".
+        # The size the pool may keep or grow to: max_size while open, -1 once
+        # closed. put() keeps an item, and waiters are granted capacity, only
+        # below it, so one comparison covers both "shrunk" and "closed".
         self._keep_limit = max_size
         self._waiters = GreenWaiterQueue()
         try:
@@ -176,6 +176,8 @@ class Pool(Generic[T]):
         """
         free_items = self.free_items
         if free_items and not self._reserved:
+            if timeout is not None:  # a bad timeout fails now, not once contended
+                _check_timeout("timeout", timeout)
             # Both orders take from the left; put() decides the order.
             return free_items.popleft()
         return self._get_slow(block, timeout)
@@ -196,7 +198,7 @@ class Pool(Generic[T]):
             return
         free_items = self.free_items
         if len(free_items) + self._creating >= size:
-            raise PoolError(f"put() of {item!r} but nothing is checked out of {self!r}")
+            raise PoolError(f"{item!r} returned but nothing is checked out of {self!r}")
         if self.order_as_stack:
             free_items.appendleft(item)
         else:
@@ -276,6 +278,15 @@ class Pool(Generic[T]):
         return len(self._waiters)
 
     @property
+    def timeout(self) -> Optional[float]:
+        """Default seconds :meth:`get` waits (``None``: for ever); settable."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, seconds: Optional[float]) -> None:
+        self._timeout = _check_timeout("timeout", seconds)
+
+    @property
     def closed(self) -> bool:
         """True once :meth:`close` was called."""
         return self._closed
@@ -344,7 +355,7 @@ class Pool(Generic[T]):
                 return self._create_in_slot()
         if not block:
             raise PoolTimeout(f"get(block=False) found nothing free in {self!r}")
-        timeout = self.timeout if timeout is None else _check_timeout("timeout", timeout)
+        timeout = self._timeout if timeout is None else _check_timeout("timeout", timeout)
         if timeout == 0:
             raise PoolTimeout(f"get(timeout=0) found nothing free in {self!r}")
         granted = self._waiters.park(timeout, self._abandon)
@@ -385,7 +396,7 @@ class Pool(Generic[T]):
 
     def _put_slow(self, item: T) -> None:
         self._check_out_count(item)
-        if self._closed or self.current_size > self._max_size:
+        if self.current_size > self._keep_limit:  # closed, or shrunk below us
             self.current_size -= 1
             self._dispose_quietly(item)
             return
@@ -399,20 +410,20 @@ class Pool(Generic[T]):
             self._waiters.grant(item)
 
     def _check_out_count(self, item: T) -> None:
-        if self.current_size - len(self.free_items) - self._creating <= 0:
+        if len(self.free_items) + self._creating >= self.current_size:
             raise PoolError(f"{item!r} returned but nothing is checked out of {self!r}")
 
     def _abandon(self, granted: Any) -> None:
         # A waiter was granted something but died before it could run.
         if granted is _SLOT:
-            if self._waiters and not self._closed and self.current_size <= self._max_size:
+            if self._waiters and self.current_size <= self._keep_limit:
                 self._waiters.grant(_SLOT)
             else:
                 self._creating -= 1
                 self.current_size -= 1
                 self._grant_free_capacity()
             return
-        if self._closed or self.current_size > self._max_size:
+        if self.current_size > self._keep_limit:
             _remove_identical(self.free_items, granted)
             _remove_identical(self._reserved, granted)
             self.current_size -= 1
@@ -425,7 +436,7 @@ class Pool(Generic[T]):
     def _grant_free_capacity(self) -> None:
         # Whenever capacity frees up, the first waiters get to create.
         waiters = self._waiters
-        while waiters and not self._closed and self.current_size < self._max_size:
+        while waiters and self.current_size < self._keep_limit:
             self.current_size += 1
             self._creating += 1
             waiters.grant(_SLOT)

@@ -56,6 +56,26 @@ def test_bad_get_timeout_is_rejected_before_waiting() -> None:
     pool.put(held)
 
 
+def test_bad_get_timeout_is_rejected_even_when_an_item_is_free() -> None:
+    pool: Pool[object] = Pool(min_size=1, max_size=1, create=object)
+    with pytest.raises(TypeError, match="timeout"):
+        pool.get(timeout="5")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout"):
+        pool.get(timeout=-1)
+    assert pool.free() == 1
+    obj = pool.get(timeout=0.5)  # a good timeout still takes the free item
+    pool.put(obj)
+
+
+def test_default_timeout_is_validated_when_set() -> None:
+    pool: Pool[object] = Pool(max_size=1, create=object)
+    pool.timeout = 2
+    assert pool.timeout == 2.0
+    with pytest.raises(ValueError, match=r"timeout.*-3"):
+        pool.timeout = -3
+    assert pool.timeout == 2.0
+
+
 def test_failing_min_size_fill_disposes_what_it_made() -> None:
     made: list[object] = []
     disposed: list[object] = []
