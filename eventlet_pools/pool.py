@@ -124,7 +124,6 @@ class Pool(Generic[T]):
         self._timeout = _check_timeout("timeout", timeout)
         self.min_size = min_size
         self._max_size = max_size
-        self.order_as_stack = order_as_stack
         if create is not None:
             self.create = create  # type: ignore[method-assign]
         if dispose is not None:
@@ -132,7 +131,8 @@ class Pool(Generic[T]):
         # current_size counts every item alive or being created:
         #   checked out + len(free_items) + _creating == current_size
         self.current_size = 0
-        self.free_items: deque[T] = deque()
+        self._free: deque[T] = deque()
+        self.order_as_stack = order_as_stack  # binds _push to self._free
         # Items in free_items promised to a woken waiter that has not run yet.
         self._reserved: list[T] = []
         # Slots reserved for a create() in progress or granted to a waiter.
@@ -151,7 +151,7 @@ class Pool(Generic[T]):
                 except BaseException:
                     self.current_size -= 1
                     raise
-                self.free_items.append(new)
+                self._free.append(new)
         except BaseException:
             self.close()
             raise
@@ -174,7 +174,7 @@ class Pool(Generic[T]):
           PoolClosed: the pool is closed, or was closed while waiting.
           Whatever ``create()`` raises; the capacity goes back.
         """
-        free_items = self.free_items
+        free_items = self._free
         if free_items and not self._reserved:
             if timeout is not None:  # a bad timeout fails now, not once contended
                 _check_timeout("timeout", timeout)
@@ -196,13 +196,9 @@ class Pool(Generic[T]):
         if self._waiters or size > self._keep_limit:
             self._put_slow(item)
             return
-        free_items = self.free_items
-        if len(free_items) + self._creating >= size:
+        if len(self._free) + self._creating >= size:
             raise PoolError(f"{item!r} returned but nothing is checked out of {self!r}")
-        if self.order_as_stack:
-            free_items.appendleft(item)
-        else:
-            free_items.append(item)
+        self._push(item)
 
     # ------------------------------------------------------------------
     def item(self, timeout: Optional[float] = None) -> _ItemContext[T]:
@@ -254,7 +250,7 @@ class Pool(Generic[T]):
         self._max_size = new_size
         if not self._closed:
             self._keep_limit = new_size
-        while self.current_size > new_size and len(self.free_items) > len(self._reserved):
+        while self.current_size > new_size and len(self._free) > len(self._reserved):
             self.current_size -= 1
             self._dispose_quietly(self._take_unreserved())
         self._grant_free_capacity()
@@ -270,12 +266,37 @@ class Pool(Generic[T]):
 
     def free(self) -> int:
         """How many get() calls would succeed now without waiting."""
-        free = len(self.free_items) - len(self._reserved) + self._max_size - self.current_size
+        free = len(self._free) - len(self._reserved) + self._max_size - self.current_size
         return free if free > 0 else 0
 
     def waiting(self) -> int:
         """How many greenthreads are waiting for an item."""
         return len(self._waiters)
+
+    @property
+    def free_items(self) -> deque[T]:
+        """The free items, next to be handed out first (eventlet's attribute).
+
+        An item promised to a waiter that has not run yet stays visible here,
+        as in eventlet, but nobody else can take it.
+        """
+        return self._free
+
+    @free_items.setter
+    def free_items(self, items: deque[T]) -> None:
+        self._free = items
+        self.order_as_stack = self._order_as_stack  # rebind _push to the new deque
+
+    @property
+    def order_as_stack(self) -> bool:
+        """Hand out the most recently returned item first; settable."""
+        return self._order_as_stack
+
+    @order_as_stack.setter
+    def order_as_stack(self, as_stack: bool) -> None:
+        self._order_as_stack = bool(as_stack)
+        # get() always takes from the left; the order is where put() adds.
+        self._push = self._free.appendleft if as_stack else self._free.append
 
     @property
     def timeout(self) -> Optional[float]:
@@ -302,7 +323,7 @@ class Pool(Generic[T]):
         self._closed = True
         self._keep_limit = -1
         self._waiters.fail_all(lambda: PoolClosed(f"{self!r} was closed while waiting"))
-        while len(self.free_items) > len(self._reserved):
+        while len(self._free) > len(self._reserved):
             self.current_size -= 1
             self._dispose_quietly(self._take_unreserved())
 
@@ -347,7 +368,7 @@ class Pool(Generic[T]):
         if self._closed:
             raise PoolClosed(f"get() from {self!r}")
         if not self._waiters:
-            if len(self.free_items) > len(self._reserved):
+            if len(self._free) > len(self._reserved):
                 return self._take_unreserved()
             if self.current_size < self._max_size:
                 self.current_size += 1
@@ -369,7 +390,7 @@ class Pool(Generic[T]):
                 self.current_size -= 1
                 raise PoolClosed(f"{self!r} was closed while waiting")
             return self._create_in_slot()
-        _remove_identical(self.free_items, granted)
+        _remove_identical(self._free, granted)
         _remove_identical(self._reserved, granted)
         if self.closed:
             self.current_size -= 1
@@ -400,17 +421,14 @@ class Pool(Generic[T]):
             self.current_size -= 1
             self._dispose_quietly(item)
             return
-        if self.order_as_stack:
-            self.free_items.appendleft(item)
-        else:
-            self.free_items.append(item)
+        self._push(item)
         if self._waiters:
             # Stays visible in free_items (as in eventlet) but reserved.
             self._reserved.append(item)
             self._waiters.grant(item)
 
     def _check_out_count(self, item: T) -> None:
-        if len(self.free_items) + self._creating >= self.current_size:
+        if len(self._free) + self._creating >= self.current_size:
             raise PoolError(f"{item!r} returned but nothing is checked out of {self!r}")
 
     def _abandon(self, granted: Any) -> None:
@@ -424,7 +442,7 @@ class Pool(Generic[T]):
                 self._grant_free_capacity()
             return
         if self.current_size > self._keep_limit:
-            _remove_identical(self.free_items, granted)
+            _remove_identical(self._free, granted)
             _remove_identical(self._reserved, granted)
             self.current_size -= 1
             self._dispose_quietly(granted)
@@ -445,16 +463,16 @@ class Pool(Generic[T]):
         # Slow path: hand out the first free item no waiter was promised.
         reserved = self._reserved
         if not reserved:
-            return self.free_items.popleft()
+            return self._free.popleft()
         skip: dict[int, int] = {}
         for promised in reserved:
             skip[id(promised)] = skip.get(id(promised), 0) + 1
-        for index, candidate in enumerate(self.free_items):
+        for index, candidate in enumerate(self._free):
             key = id(candidate)
             if skip.get(key):
                 skip[key] -= 1
                 continue
-            del self.free_items[index]
+            del self._free[index]
             return candidate
         raise PoolError(f"no unreserved free item in {self!r}")  # pragma: no cover
 

@@ -94,6 +94,25 @@ def test_order_as_stack_serves_last_returned_first(make_pool: MakePool) -> None:
     assert pool.get() is one
 
 
+def test_order_and_free_items_can_be_changed_at_run_time(make_pool: MakePool) -> None:
+    from collections import deque
+
+    pool, _ = make_pool(max_size=3)
+    one, two = pool.get(), pool.get()
+    pool.order_as_stack = True
+    pool.put(one)
+    pool.put(two)
+    assert pool.get() is two
+    pool.free_items = deque(pool.free_items)  # replaced, as some subclasses do
+    pool.put(two)
+    assert list(pool.free_items) == [two, one]
+    pool.order_as_stack = False
+    pool.get(), pool.get()
+    pool.put(one)
+    pool.put(two)
+    assert [pool.get(), pool.get()] == [one, two]
+
+
 def test_puts_from_other_greenthreads_all_complete(make_pool: MakePool) -> None:
     pool, _ = make_pool(max_size=2)
     done: Queue = Queue()
