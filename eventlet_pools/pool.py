@@ -386,12 +386,10 @@ class Pool(Generic[T]):
             raise PoolTimeout(f"waited {timeout} s for an item of {self!r}")
         if granted is _SLOT:
             if self.closed:
-                self._creating -= 1
-                self.current_size -= 1
+                self._release_slot()
                 raise PoolClosed(f"{self!r} was closed while waiting")
             return self._create_in_slot()
-        _remove_identical(self._free, granted)
-        _remove_identical(self._reserved, granted)
+        self._take_reserved(granted)
         if self.closed:
             self.current_size -= 1
             self._dispose_quietly(granted)
@@ -404,9 +402,7 @@ class Pool(Generic[T]):
         try:
             new = self.create()
         except BaseException:
-            self._creating -= 1
-            self.current_size -= 1
-            self._grant_free_capacity()
+            self._release_slot()
             raise
         self._creating -= 1
         if self._closed:
@@ -437,19 +433,28 @@ class Pool(Generic[T]):
             if self._waiters and self.current_size <= self._keep_limit:
                 self._waiters.grant(_SLOT)
             else:
-                self._creating -= 1
-                self.current_size -= 1
-                self._grant_free_capacity()
+                self._release_slot()
             return
         if self.current_size > self._keep_limit:
-            _remove_identical(self._free, granted)
-            _remove_identical(self._reserved, granted)
+            self._take_reserved(granted)
             self.current_size -= 1
             self._dispose_quietly(granted)
         elif self._waiters:
             self._waiters.grant(granted)
         else:
             _remove_identical(self._reserved, granted)
+
+    def _release_slot(self) -> None:
+        # A slot counted for a create() that will not happen goes back, and
+        # the next waiter may take it (a no-op once closed: _keep_limit is -1).
+        self._creating -= 1
+        self.current_size -= 1
+        self._grant_free_capacity()
+
+    def _take_reserved(self, item: T) -> None:
+        # A promised item leaves free_items together with its promise.
+        _remove_identical(self._free, item)
+        _remove_identical(self._reserved, item)
 
     def _grant_free_capacity(self) -> None:
         # Whenever capacity frees up, the first waiters get to create.
