@@ -62,8 +62,8 @@ class Storm:
         if op == "item":
             with pool.item(timeout=timeout):
                 self.hold(switches)
-        elif op == "get_put":
-            obj = pool.get(timeout=timeout)
+        elif op in ("get_put", "nowait"):
+            obj = pool.get(block=False) if op == "nowait" else pool.get(timeout=timeout)
             try:
                 self.hold(switches)
             finally:
@@ -76,12 +76,6 @@ class Storm:
                 pool.put(obj)
                 raise
             pool.discard(obj)
-        elif op == "nowait":
-            obj = pool.get(block=False)
-            try:
-                self.hold(switches)
-            finally:
-                pool.put(obj)
         else:  # an eventlet.Timeout of the caller's own, around the whole use
             with eventlet.Timeout(timeout or 0.001, False), pool.item():
                 self.hold(switches)
