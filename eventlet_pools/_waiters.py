@@ -14,6 +14,9 @@ was granted passes on instead of being lost.
 The queue knows nothing about pools: the values it hands over are opaque.
 Only this module touches the eventlet hub, so another waiting primitive
 (threads, asyncio) can stand in for it behind the same four operations.
+:class:`GreenAlarm` and :func:`spawn_background` are the two more pieces a
+pool's maintenance greenthread needs: sleeping until a deadline that may move,
+and starting a greenthread nobody joins.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import warnings
 from collections import deque
 from typing import Any, Callable, Optional
 
-from greenlet import getcurrent
+from greenlet import getcurrent, greenlet
 
 with warnings.catch_warnings():
     # eventlet warns at first import that it is deprecated; importing this
@@ -30,7 +33,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
     from eventlet.hubs import get_hub
 
-__all__ = ["EXPIRED", "GreenWaiterQueue"]
+__all__ = ["EXPIRED", "GreenAlarm", "GreenWaiterQueue", "spawn_background"]
 
 # Waiter states. A waiter is WAITING while queued; GRANTED or FAILED once
 # somebody decided its fate but before it ran; DONE once it ran (or gave up).
@@ -187,3 +190,74 @@ class GreenWaiterQueue(deque):  # type: ignore[type-arg]
                 # A switch raised into the hub; keep the rest from stranding.
                 self._wake_scheduled = True
                 get_hub().schedule_call_global(0, self._wake)
+
+
+class GreenAlarm:
+    """Lets one greenthread sleep until a deadline that others may move.
+
+    The sleeper calls :meth:`wait`; anybody (another greenthread, a hub
+    callback, a weakref callback during garbage collection) may call
+    :meth:`reschedule`, :meth:`wake` or :meth:`stop`, none of which blocks or
+    switches. The alarm holds no reference to what the sleeper works for, so
+    a maintenance greenthread sleeping on it keeps nothing alive.
+    """
+
+    __slots__ = ("_sleeper", "_timer", "stopped")
+
+    def __init__(self) -> None:
+        self._sleeper: Any = None
+        self._timer: Any = None
+        self.stopped = False
+
+    def wait(self, delay: Optional[float]) -> None:
+        """Sleep ``delay`` seconds (``None``: until woken); at once if stopped."""
+        if self.stopped:
+            return
+        self._sleeper = getcurrent()
+        if delay is not None:
+            self._timer = get_hub().schedule_call_global(max(delay, 0.0), self._ring)
+        try:
+            get_hub().switch()
+        finally:
+            self._sleeper = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def reschedule(self, delay: float) -> None:
+        """Make a sleeping :meth:`wait` return after ``delay`` seconds instead."""
+        if self._sleeper is None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = get_hub().schedule_call_global(max(delay, 0.0), self._ring)
+
+    def wake(self) -> None:
+        """Make a sleeping :meth:`wait` return at the next hub turn."""
+        self.reschedule(0.0)
+
+    def stop(self) -> None:
+        """Wake the sleeper, and make every later :meth:`wait` return at once."""
+        self.stopped = True
+        self.wake()
+
+    def _ring(self) -> None:
+        # Runs in the hub. Clearing _sleeper first makes a second ring (a
+        # timer that fired while another was being cancelled) a no-op.
+        sleeper = self._sleeper
+        if sleeper is not None:
+            self._sleeper = None
+            self._timer = None
+            sleeper.switch()
+
+
+def spawn_background(function: Callable[..., None], *args: Any) -> Any:
+    """Start ``function(*args)`` in a new greenthread of this hub; return it.
+
+    The greenthread starts at the next hub turn; when it ends it simply
+    returns to the hub. Nothing waits for its result.
+    """
+    hub = get_hub()
+    glet = greenlet(function, parent=hub.greenlet)
+    hub.schedule_call_global(0, glet.switch, *args)
+    return glet

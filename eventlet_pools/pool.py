@@ -1,15 +1,19 @@
-"""Pool: free items, size accounting, get/put/item/resize/close."""
+"""Pool: free items, size accounting, get/put/item/resize/close, lifecycle upkeep."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from numbers import Real
 from types import TracebackType
-from typing import Any, Callable, Generic, Optional, TypeVar
+from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
 from eventlet_pools._waiters import EXPIRED, GreenWaiterQueue
 from eventlet_pools.errors import PoolClosed, PoolError, PoolTimeout
+from eventlet_pools.events import Listener, PoolEvent, check_listener, deliver
+from eventlet_pools.lifecycle import Backoff, Options, Record, Upkeep
+from eventlet_pools.stats import Counters, PoolConfig, PoolStats, percentile
 
 __all__ = ["Pool"]
 
@@ -82,12 +86,21 @@ class Pool(Generic[T]):
     ``min_size``, ``max_size``, ``order_as_stack``, ``current_size`` and
     ``free_items`` mean what they mean there.
 
+    Items that age or break are what the lifecycle options are for: each is
+    off by default, and a pool with none of them set (and no checkout or
+    checkin listener) keeps no per-item state and runs at the core's speed.
+    Time-based options are watched by one maintenance greenthread per pool,
+    started when first needed and stopped by :meth:`close` (or when the pool
+    is garbage collected). :meth:`listen` subscribes to events,
+    :meth:`stats` and :meth:`status` report.
+
     All methods are for greenthreads of one hub (one OS thread); the pool is
     cooperative, not thread-safe.
 
     Args:
-      min_size: items created at construction.
-      max_size: most items alive at once (checked out, free, or being
+      min_size: items created at construction; with lifecycle options set,
+        maintenance also refills up to it (never above ``max_size``).
+      max_size: most items kept alive at once (checked out, free, or being
         created). Change it at run time with :meth:`resize`.
       order_as_stack: hand out the most recently returned item first
         (keeps a warm few in use); by default items go round-robin.
@@ -95,14 +108,42 @@ class Pool(Generic[T]):
         :meth:`create` method, which subclasses override.
       timeout: default seconds :meth:`get` waits; ``None`` waits for ever.
       dispose: called with each item the pool drops (closed, discarded,
-        shrunk away); by default the :meth:`dispose` method, which does
-        nothing. An exception from it is logged and swallowed.
+        shrunk away, recycled); by default the :meth:`dispose` method, which
+        does nothing. An exception from it is logged and swallowed.
+      max_age: seconds after its creation an item is never handed out
+        again: disposed when it comes back or is found free.
+      max_idle: seconds a free item may sit unused before maintenance
+        disposes it, never going below ``min_size``.
+      max_uses: checkouts after which an item is disposed on return.
+      max_overflow: items allowed above ``max_size`` while all are busy;
+        they are disposed when they come back and nobody waits.
+      check: ``check(item) -> bool`` run before an item is handed out again
+        (pre-ping). False or an exception disposes it, and the caller gets
+        another or a new one.
+      reset: ``reset(item)`` run when an item comes back (e.g. rollback). An
+        exception disposes the item; the slot goes to the next waiter. It
+        runs in the greenthread calling :meth:`put`, so put() switches if
+        reset() does.
+      health_check_interval: seconds between maintenance's ``check`` of
+        each free item (needs ``check``).
+      max_hold: seconds a checkout may last before it is reported as a
+        probable leak (a logged warning and a ``leak`` event, with the stack
+        where it was checked out).
+      reclaim_after: seconds after which a checkout's slot is taken back
+        from its holder; the item is disposed when it finally comes back,
+        and that late put() only logs a warning.
+      create_retry: ``True`` or a :class:`Backoff`: when ``create()`` fails,
+        maintenance retries with exponential backoff; waiting callers get
+        the creation error only if their timeout passes first.
+      clock: monotonic clock in seconds for every time-based option.
 
     Raises:
       TypeError: an argument of the wrong type.
-      ValueError: a negative size or timeout, or ``min_size > max_size``.
+      ValueError: a negative size, a timeout below 0, a duration that is
+        not > 0, ``min_size > max_size``, ``health_check_interval`` without
+        ``check``, or ``reclaim_after`` shorter than ``max_hold``.
       Anything ``create()`` raises while filling ``min_size`` (the items
-      already made are disposed).
+        already made are disposed).
     """
 
     def __init__(
@@ -114,6 +155,17 @@ class Pool(Generic[T]):
         *,
         timeout: Optional[float] = None,
         dispose: Optional[Callable[[T], Any]] = None,
+        max_age: Optional[float] = None,
+        max_idle: Optional[float] = None,
+        max_uses: Optional[int] = None,
+        max_overflow: int = 0,
+        check: Optional[Callable[[T], Any]] = None,
+        reset: Optional[Callable[[T], Any]] = None,
+        health_check_interval: Optional[float] = None,
+        max_hold: Optional[float] = None,
+        reclaim_after: Optional[float] = None,
+        create_retry: Union[bool, Backoff, None] = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         _check_size("min_size", min_size)
         _check_size("max_size", max_size)
@@ -121,6 +173,21 @@ class Pool(Generic[T]):
             raise ValueError(f"min_size ({min_size}) must not exceed max_size ({max_size})")
         _check_callable("create", create)
         _check_callable("dispose", dispose)
+        if not callable(clock):
+            raise TypeError(f"clock must be callable, got {clock!r}")
+        self._opts = Options(
+            max_age=max_age,
+            max_idle=max_idle,
+            max_uses=max_uses,
+            max_overflow=max_overflow,
+            check=check,
+            reset=reset,
+            health_check_interval=health_check_interval,
+            max_hold=max_hold,
+            reclaim_after=reclaim_after,
+            create_retry=create_retry,
+        )
+        self._clock = clock
         self._timeout = _check_timeout("timeout", timeout)
         self.min_size = min_size
         self._max_size = max_size
@@ -138,16 +205,30 @@ class Pool(Generic[T]):
         # Slots reserved for a create() in progress or granted to a waiter.
         self._creating = 0
         self._closed = False
-        # The size the pool may keep or grow to: max_size while open, -1 once
-        # closed. put() keeps an item, and waiters are granted capacity, only
-        # below it, so one comparison covers both "shrunk" and "closed".
-        self._keep_limit = max_size
+        # The size the pool may grow to: max_size + max_overflow while open,
+        # -1 once closed. Waiters are granted capacity, and put() keeps an
+        # item, only within it, so one comparison covers "shrunk" and "closed".
+        self._limit = max_size + self._opts.max_overflow
         self._waiters = GreenWaiterQueue()
+        # Counters for stats(); get() counts on its fast path, the rest on
+        # slow paths only.
+        self._gets = 0
+        self._counts = Counters()
+        self._listeners: dict[str, tuple[Listener, ...]] = {}
+        # Per-item records, kept only while _managed (see lifecycle.py).
+        self._records: dict[int, Record] = {}
+        self._upkeep: Optional[Upkeep] = None
+        # create_retry state: when maintenance retries, and what failed last.
+        self._retry_due: Optional[float] = None
+        self._retry_attempt = 0
+        self._create_error: Optional[Exception] = None
+        self._managed = False
+        self._set_mode()
         try:
             for _ in range(min_size):
                 self.current_size += 1
                 try:
-                    new = self.create()
+                    new = self._new_item()
                 except BaseException:
                     self.current_size -= 1
                     raise
@@ -155,6 +236,9 @@ class Pool(Generic[T]):
         except BaseException:
             self.close()
             raise
+        if self._opts.timed and self.current_size:
+            # The prefilled items' deadlines get scheduled by a first round.
+            self._need_upkeep_by(self._clock())
 
     # ------------------------------------------------------------------
     # the hot path: uncontended get/put touch only these few lines
@@ -172,12 +256,17 @@ class Pool(Generic[T]):
         Raises:
           PoolTimeout: nothing came in time (or at once, with block=False).
           PoolClosed: the pool is closed, or was closed while waiting.
-          Whatever ``create()`` raises; the capacity goes back.
+          Whatever ``create()`` raises; the capacity goes back. (With
+          ``create_retry``, only once the timeout has passed.)
         """
         free_items = self._free
-        if free_items and not self._reserved:
+        # _get_gate is the reserved list itself when no option is set, and
+        # a never-empty tuple otherwise: one test sends both "an item is
+        # promised" and "options need the slow path" there.
+        if free_items and not self._get_gate:
             if timeout is not None:  # a bad timeout fails now, not once contended
                 _check_timeout("timeout", timeout)
+            self._gets += 1
             # Both orders take from the left; put() decides the order.
             return free_items.popleft()
         return self._get_slow(block, timeout)
@@ -187,18 +276,21 @@ class Pool(Generic[T]):
 
         The item goes straight to the first waiting greenthread if there is
         one, otherwise back to ``free_items``. After a shrinking
-        :meth:`resize`, or once closed, it is disposed instead.
+        :meth:`resize`, or once closed, it is disposed instead. With
+        ``reset`` set, reset(item) runs first, in this greenthread.
 
         Raises:
-          PoolError: nothing is checked out (the call changes nothing).
+          PoolError: nothing is checked out, or (with lifecycle options) this
+            item is not (the call changes nothing).
         """
-        size = self.current_size
-        if self._waiters or size > self._keep_limit:
-            self._put_slow(item)
+        # _push_cap is how many free items there can be while at least one
+        # item is checked out, when nothing else needs attention; every
+        # change that could lower it sets it to -1 and the slow path below
+        # works it out again.
+        if len(self._free) < self._push_cap:
+            self._push(item)
             return
-        if len(self._free) + self._creating >= size:
-            raise PoolError(f"{item!r} returned but nothing is checked out of {self!r}")
-        self._push(item)
+        self._put_slow(item)
 
     # ------------------------------------------------------------------
     def item(self, timeout: Optional[float] = None) -> _ItemContext[T]:
@@ -230,10 +322,13 @@ class Pool(Generic[T]):
         Raises:
           PoolError: nothing is checked out (the call changes nothing).
         """
+        rec = self._record_of(item)
+        if rec is not None and rec.reclaimed:
+            # Its slot was already taken back; only the item is left to drop.
+            self._dispose_quietly(item, "discarded")
+            return
         self._check_out_count(item)
-        self.current_size -= 1
-        self._dispose_quietly(item)
-        self._grant_free_capacity()
+        self._drop(item, "discarded")
 
     def resize(self, new_size: int) -> None:
         """Change ``max_size`` at run time.
@@ -241,23 +336,24 @@ class Pool(Generic[T]):
         Growing wakes as many waiters as the new capacity allows, at once.
         Shrinking disposes free items beyond the new size now; checked-out
         items beyond it are disposed as they come back. ``min_size`` is left
-        alone and may exceed the new size.
+        alone; refilling never goes above the new size.
 
         Raises:
           TypeError, ValueError: ``new_size`` is not an int >= 0.
         """
         _check_size("new_size", new_size)
         self._max_size = new_size
+        self._push_cap = -1
         if not self._closed:
-            self._keep_limit = new_size
+            self._limit = new_size + self._opts.max_overflow
         while self.current_size > new_size and len(self._free) > len(self._reserved):
             self.current_size -= 1
-            self._dispose_quietly(self._take_unreserved())
+            self._dispose_quietly(self._take_unreserved(), "shrink")
         self._grant_free_capacity()
 
     @property
     def max_size(self) -> int:
-        """Most items alive at once; assigning to it calls :meth:`resize`."""
+        """Most items kept alive at once; assigning to it calls :meth:`resize`."""
         return self._max_size
 
     @max_size.setter
@@ -265,8 +361,14 @@ class Pool(Generic[T]):
         self.resize(new_size)
 
     def free(self) -> int:
-        """How many get() calls would succeed now without waiting."""
-        free = len(self._free) - len(self._reserved) + self._max_size - self.current_size
+        """How many get() calls would succeed now without waiting (overflow included)."""
+        free = (
+            len(self._free)
+            - len(self._reserved)
+            + self._max_size
+            + self._opts.max_overflow
+            - self.current_size
+        )
         return free if free > 0 else 0
 
     def waiting(self) -> int:
@@ -285,6 +387,7 @@ class Pool(Generic[T]):
     @free_items.setter
     def free_items(self, items: deque[T]) -> None:
         self._free = items
+        self._push_cap = -1
         self.order_as_stack = self._order_as_stack  # rebind _push to the new deque
 
     @property
@@ -317,15 +420,20 @@ class Pool(Generic[T]):
 
         Every waiter is woken with PoolClosed, and so is any later get().
         Free items are disposed now, checked-out ones when they come back.
+        The maintenance greenthread ends.
         """
         if self._closed:
             return
         self._closed = True
-        self._keep_limit = -1
+        self._limit = -1
+        self._push_cap = -1
+        self._retry_due = None
+        if self._upkeep is not None:
+            self._upkeep.stop()
         self._waiters.fail_all(lambda: PoolClosed(f"{self!r} was closed while waiting"))
         while len(self._free) > len(self._reserved):
             self.current_size -= 1
-            self._dispose_quietly(self._take_unreserved())
+            self._dispose_quietly(self._take_unreserved(), "closed")
 
     def create(self) -> T:
         """Make a new item; override it, or pass ``create=``.
@@ -343,6 +451,104 @@ class Pool(Generic[T]):
 
         The default does nothing (eventlet's pool just forgets the item).
         """
+
+    # ------------------------------------------------------------------
+    # events and statistics
+    def listen(self, event: str, fn: Listener) -> None:
+        """Call ``fn(PoolEvent)`` each time ``event`` happens; idempotent.
+
+        Events: ``create``, ``create_failed``, ``checkout``, ``checkin``,
+        ``dispose`` (with a ``reason``), ``leak``. See :mod:`eventlet_pools.events`
+        for when each fires and what a raising listener does. Listening to
+        ``checkout`` or ``checkin`` makes every get/put take the slow path.
+
+        Raises:
+          ValueError: an unknown event name.
+          TypeError: ``fn`` is not callable.
+        """
+        name = check_listener(event, fn)
+        current = self._listeners.get(name, ())
+        if fn not in current:
+            self._listeners[name] = (*current, fn)
+        self._set_mode()
+
+    def unlisten(self, event: str, fn: Listener) -> None:
+        """Stop calling ``fn`` for ``event``.
+
+        Raises:
+          ValueError: an unknown event name, or ``fn`` is not listening to it.
+        """
+        name = check_listener(event, fn)
+        current = self._listeners.get(name, ())
+        if fn not in current:
+            raise ValueError(f"{fn!r} is not listening to {name!r} events of {self!r}")
+        rest = tuple(other for other in current if other != fn)
+        if rest:
+            self._listeners[name] = rest
+        else:
+            del self._listeners[name]
+        self._set_mode()
+
+    def stats(self) -> PoolStats:
+        """A frozen snapshot of sizes, counters and recent wait times."""
+        opts = self._opts
+        counts = self._counts
+        waits = sorted(counts.wait_times)
+        return PoolStats(
+            config=PoolConfig(
+                min_size=self.min_size,
+                max_size=self._max_size,
+                max_overflow=opts.max_overflow,
+                timeout=self._timeout,
+                max_age=opts.max_age,
+                max_idle=opts.max_idle,
+                max_uses=opts.max_uses,
+                health_check_interval=opts.health_check_interval,
+                max_hold=opts.max_hold,
+                reclaim_after=opts.reclaim_after,
+                check=opts.check is not None,
+                reset=opts.reset is not None,
+                create_retry=opts.create_retry is not None,
+            ),
+            closed=self._closed,
+            size=self.current_size,
+            free_items=len(self._free),
+            free=self.free(),
+            checked_out=self.current_size - len(self._free) - self._creating,
+            creating=self._creating,
+            waiting=len(self._waiters),
+            gets=self._gets,
+            waits=counts.waits,
+            timeouts=counts.timeouts,
+            created=counts.created,
+            create_errors=counts.create_errors,
+            disposed=dict(counts.disposed),
+            checks=counts.checks,
+            checks_failed=counts.checks_failed,
+            leaks=counts.leaks,
+            reclaimed=counts.reclaimed,
+            wait_p50=percentile(waits, 0.50),
+            wait_p99=percentile(waits, 0.99),
+            wait_max=waits[-1] if waits else None,
+        )
+
+    def status(self) -> str:
+        """One human-readable line: sizes, the main counters, recent waits."""
+        s = self.stats()
+        waits = (
+            f"wait p50={s.wait_p50 * 1000:.1f}ms p99={s.wait_p99 * 1000:.1f}ms"
+            if s.wait_p50 is not None and s.wait_p99 is not None
+            else "no waits"
+        )
+        state = "closed" if s.closed else "open"
+        return (
+            f"{type(self).__name__} {state}: {s.size}/{s.config.max_size}"
+            f"{f' (+{s.config.max_overflow} overflow)' if s.config.max_overflow else ''}"
+            f" alive, {s.checked_out} out, {s.free_items} free, {s.creating} creating,"
+            f" {s.waiting} waiting | gets={s.gets} waits={s.waits} timeouts={s.timeouts}"
+            f" created={s.created} create_errors={s.create_errors}"
+            f" disposed={sum(s.disposed.values())} leaks={s.leaks} | {waits}"
+        )
 
     def __enter__(self) -> Pool[T]:
         return self
@@ -363,27 +569,42 @@ class Pool(Generic[T]):
         )
 
     # ------------------------------------------------------------------
-    # slow paths and bookkeeping
+    # slow paths: getting
     def _get_slow(self, block: bool, timeout: Optional[float]) -> T:
+        self._push_cap = -1
+        self._gets += 1
+        if self._managed:
+            return self._get_managed(block, timeout)
+        return self._acquire(block, timeout)
+
+    def _acquire(self, block: bool, timeout: Optional[float]) -> T:
+        # Take a free item, create one, or wait in line: the core of get().
         if self._closed:
             raise PoolClosed(f"get() from {self!r}")
+        counts = self._counts
         if not self._waiters:
             if len(self._free) > len(self._reserved):
                 return self._take_unreserved()
-            if self.current_size < self._max_size:
+            if self.current_size < self._limit and self._retry_due is None:
                 self.current_size += 1
                 self._creating += 1
                 return self._create_in_slot()
         if not block:
+            counts.timeouts += 1
             raise PoolTimeout(f"get(block=False) found nothing free in {self!r}")
         timeout = self._timeout if timeout is None else _check_timeout("timeout", timeout)
         if timeout == 0:
+            counts.timeouts += 1
             raise PoolTimeout(f"get(timeout=0) found nothing free in {self!r}")
+        counts.waits += 1
+        started = self._clock()
         granted = self._waiters.park(timeout, self._abandon)
         # Other greenthreads ran while parked: re-read state (through the
         # property, which type checkers do not narrow from the check above).
         if granted is EXPIRED:
+            counts.timeouts += 1
             raise PoolTimeout(f"waited {timeout} s for an item of {self!r}")
+        counts.wait_times.append(self._clock() - started)
         if granted is _SLOT:
             if self.closed:
                 self._release_slot()
@@ -392,63 +613,280 @@ class Pool(Generic[T]):
         self._take_reserved(granted)
         if self.closed:
             self.current_size -= 1
-            self._dispose_quietly(granted)
+            self._dispose_quietly(granted, "closed")
             raise PoolClosed(f"{self!r} was closed while waiting")
         return granted  # type: ignore[no-any-return]
+
+    def _get_managed(self, block: bool, timeout: Optional[float]) -> T:
+        # get() with lifecycle options: validate what _acquire hands out,
+        # replace what fails, and keep waiting through create errors while
+        # create_retry is on and time is left.
+        clock = self._clock
+        retry = self._opts.create_retry is not None
+        wait = self._timeout if timeout is None else _check_timeout("timeout", timeout)
+        deadline = None if wait is None else clock() + wait
+        remaining = wait
+        create_now = False  # True: we hold a slot after a failed validation
+        while True:
+            try:
+                if create_now:
+                    create_now = False
+                    item = self._create_in_slot()
+                else:
+                    item = self._acquire(block, remaining)
+            except PoolTimeout:
+                if retry and self._create_error is not None:
+                    raise self._create_error from None
+                raise
+            except PoolError:
+                raise
+            except Exception:
+                # create() failed; its slot went back. With create_retry,
+                # maintenance retries and we wait in line for the result.
+                if not retry or not block or self._closed:
+                    raise
+                if deadline is not None:
+                    remaining = deadline - clock()
+                    if remaining <= 0:
+                        raise
+                continue
+            rec = self._records.get(id(item))
+            if rec is None or rec.item is not item:
+                rec = self._records[id(item)] = Record(item, clock())
+            if rec.fresh:
+                rec.fresh = False
+            elif not self._fit_for_checkout(item, rec):
+                # The failed item's capacity is still ours: create in it,
+                # unless the pool shrank or closed meanwhile.
+                if self.current_size > self._limit:
+                    self._release_slot()
+                else:
+                    create_now = True
+                if deadline is not None:
+                    remaining = max(0.0, deadline - clock())
+                continue
+            return self._check_out(item, rec)
+
+    def _fit_for_checkout(self, item: T, rec: Record) -> bool:
+        # Age, then check(): False disposes the item and leaves its
+        # capacity counted as a creation slot for the caller.
+        opts = self._opts
+        reason = None
+        error: Optional[Exception] = None
+        if opts.max_age is not None and self._clock() - rec.created >= opts.max_age:
+            reason = "aged"
+        elif opts.check is not None:
+            self._counts.checks += 1
+            try:
+                ok = opts.check(item)
+            except Exception as exc:
+                ok, error = False, exc
+            except BaseException:
+                # Interrupted mid-check: the item's state is unknown.
+                self._drop(item, "check_failed")
+                raise
+            if ok:
+                rec.checked = self._clock()
+                return True
+            self._counts.checks_failed += 1
+            reason = "check_failed"
+        else:
+            return True
+        self._creating += 1
+        self._dispose_quietly(item, reason, error)
+        return False
+
+    def _check_out(self, item: T, rec: Record) -> T:
+        opts = self._opts
+        now = self._clock()
+        rec.uses += 1
+        rec.out_since = now
+        rec.leak_reported = False
+        first_report = opts.max_hold if opts.max_hold is not None else opts.reclaim_after
+        if first_report is not None:
+            # get() <- _get_slow <- _get_managed <- here: start at get's caller.
+            rec.capture_stack(4)
+            self._need_upkeep_by(now + first_report)
+        listeners = self._listeners.get("checkout")
+        if listeners:
+            try:
+                deliver(listeners, PoolEvent("checkout", self, item))
+            except BaseException:
+                self._put_back(item, rec)
+                raise
+        return item
 
     def _create_in_slot(self) -> T:
         # The caller already counted this creation in current_size and
         # _creating, so no other greenthread can take the same capacity.
         try:
-            new = self.create()
+            new = self._new_item()
+        except Exception as exc:
+            if self._opts.create_retry is not None and not self._closed:
+                # Maintenance retries after a backoff; until then nobody
+                # else is granted this capacity only to fail the same way.
+                self._creating -= 1
+                self.current_size -= 1
+                self._push_cap = -1
+                self._schedule_retry(exc)
+            else:
+                self._release_slot()
+            raise
         except BaseException:
             self._release_slot()
             raise
         self._creating -= 1
         if self._closed:
             self.current_size -= 1
-            self._dispose_quietly(new)
+            self._dispose_quietly(new, "closed")
             raise PoolClosed(f"{self!r} was closed while creating an item")
+        rec = self._records.get(id(new))
+        if rec is not None:
+            rec.fresh = True
+        if "create" in self._listeners:
+            try:
+                self._emit("create", new)
+            except BaseException:
+                self._put_back(new, rec)
+                raise
         return new
 
+    def _new_item(self) -> T:
+        # create() plus what every creation is counted and recorded as.
+        try:
+            new = self.create()
+        except Exception as exc:
+            self._counts.create_errors += 1
+            self._emit("create_failed", None, error=exc)
+            raise
+        self._counts.created += 1
+        if self._managed:
+            self._records[id(new)] = Record(new, self._clock())
+        return new
+
+    # ------------------------------------------------------------------
+    # slow paths: returning
     def _put_slow(self, item: T) -> None:
-        self._check_out_count(item)
-        if self.current_size > self._keep_limit:  # closed, or shrunk below us
-            self.current_size -= 1
-            self._dispose_quietly(item)
+        if self._managed:
+            self._put_managed(item)
             return
-        self._push(item)
+        self._check_out_count(item)
+        self._return_item(item)
+        if not self._waiters and self.current_size <= min(self._limit, self._max_size):
+            self._push_cap = self.current_size - self._creating
+
+    def _put_managed(self, item: T) -> None:
+        clock = self._clock
+        rec = self._record_of(item)
+        if rec is None:
+            # Checked out before lifecycle tracking started (a checkout
+            # listener added later): trust the count, as the core does.
+            self._check_out_count(item)
+            rec = self._records[id(item)] = Record(item, clock())
+            rec.uses = 1
+        elif rec.reclaimed:
+            logger.warning("%r came back to %r after its slot was reclaimed; disposing it", item, self)
+            self._dispose_quietly(item, "reclaimed")
+            return
+        elif rec.out_since is None:
+            raise PoolError(f"{item!r} is not checked out of {self!r} (returned twice?)")
+        rec.out_since = None
+        rec.stack = None
+        opts = self._opts
+        reason = None
+        error: Optional[Exception] = None
+        if self.current_size > self._limit:
+            pass  # closed or shrunk: _return_item disposes it, no reset needed
+        elif opts.max_uses is not None and rec.uses >= opts.max_uses:
+            reason = "uses"
+        elif opts.max_age is not None and clock() - rec.created >= opts.max_age:
+            reason = "aged"
+        elif opts.reset is not None:
+            try:
+                opts.reset(item)
+            except Exception as exc:
+                logger.warning("reset(%r) raised %r; disposing the item", item, exc)
+                reason, error = "reset_failed", exc
+            except BaseException:
+                self._drop(item, "reset_failed")
+                raise
+        listeners = self._listeners.get("checkin")
+        try:
+            if listeners:
+                deliver(listeners, PoolEvent("checkin", self, item))
+        finally:
+            if reason is None:
+                self._put_back(item, rec)
+            else:
+                self._drop(item, reason, error)
+
+    def _put_back(self, item: T, rec: Optional[Record]) -> None:
+        # An item the caller held goes back in without reset or events.
+        if rec is not None:
+            rec.out_since = None
+            rec.used = rec.checked = self._clock()
+            self._note_free(rec)
+        self._return_item(item)
+
+    def _return_item(self, item: T) -> None:
+        # Where a returning item goes: disposed (closed, shrunk, overflow),
+        # to the first waiter, or into free_items.
+        size = self.current_size
+        if size > self._limit:
+            self.current_size -= 1
+            self._dispose_quietly(item, "closed" if self._closed else "shrink")
+            return
         if self._waiters:
             # Stays visible in free_items (as in eventlet) but reserved.
+            self._push(item)
             self._reserved.append(item)
             self._waiters.grant(item)
+            return
+        if size > self._max_size:
+            self.current_size -= 1
+            self._dispose_quietly(item, "overflow")
+            return
+        self._push(item)
 
     def _check_out_count(self, item: T) -> None:
         if len(self._free) + self._creating >= self.current_size:
             raise PoolError(f"{item!r} returned but nothing is checked out of {self!r}")
 
+    def _drop(self, item: T, reason: str, error: Optional[Exception] = None) -> None:
+        # A checked-out item leaves for good; its slot goes to the next waiter.
+        self.current_size -= 1
+        self._dispose_quietly(item, reason, error)
+        self._grant_free_capacity()
+
+    # ------------------------------------------------------------------
+    # bookkeeping shared by the paths above
     def _abandon(self, granted: Any) -> None:
         # A waiter was granted something but died before it could run.
         if granted is _SLOT:
-            if self._waiters and self.current_size <= self._keep_limit:
+            if self._waiters and self.current_size <= self._limit:
                 self._waiters.grant(_SLOT)
             else:
                 self._release_slot()
             return
-        if self.current_size > self._keep_limit:
+        if self.current_size > self._limit:
             self._take_reserved(granted)
             self.current_size -= 1
-            self._dispose_quietly(granted)
+            self._dispose_quietly(granted, "closed" if self._closed else "shrink")
         elif self._waiters:
             self._waiters.grant(granted)
+        elif self.current_size > self._max_size:
+            self._take_reserved(granted)
+            self.current_size -= 1
+            self._dispose_quietly(granted, "overflow")
         else:
             _remove_identical(self._reserved, granted)
 
     def _release_slot(self) -> None:
         # A slot counted for a create() that will not happen goes back, and
-        # the next waiter may take it (a no-op once closed: _keep_limit is -1).
+        # the next waiter may take it (a no-op once closed: _limit is -1).
         self._creating -= 1
         self.current_size -= 1
+        self._push_cap = -1
         self._grant_free_capacity()
 
     def _take_reserved(self, item: T) -> None:
@@ -457,9 +895,10 @@ class Pool(Generic[T]):
         _remove_identical(self._reserved, item)
 
     def _grant_free_capacity(self) -> None:
-        # Whenever capacity frees up, the first waiters get to create.
+        # Whenever capacity frees up, the first waiters get to create
+        # (unless a create_retry backoff is pending: then maintenance does).
         waiters = self._waiters
-        while waiters and self.current_size < self._keep_limit:
+        while waiters and self.current_size < self._limit and self._retry_due is None:
             self.current_size += 1
             self._creating += 1
             waiters.grant(_SLOT)
@@ -481,11 +920,251 @@ class Pool(Generic[T]):
             return candidate
         raise PoolError(f"no unreserved free item in {self!r}")  # pragma: no cover
 
-    def _dispose_quietly(self, item: T) -> None:
+    def _dispose_quietly(self, item: T, reason: str, error: Optional[Exception] = None) -> None:
+        # Every item the pool drops passes here, whatever the reason.
+        self._push_cap = -1
+        self._counts.disposed[reason] += 1
+        records = self._records
+        if records:
+            rec = records.pop(id(item), None)
+            if rec is not None and rec.item is not item:  # pragma: no cover - id reuse
+                records[id(item)] = rec
         try:
             self.dispose(item)
         except Exception:
             logger.exception("dispose(%r) raised; the item is dropped anyway", item)
+        if "dispose" in self._listeners:
+            self._emit("dispose", item, reason=reason, error=error)
+        if self._opts.any_set and self.current_size < min(self.min_size, self._max_size):
+            self._need_upkeep_by(self._clock())
+
+    def _emit(self, name: str, item: Any, **fields: Any) -> None:
+        listeners = self._listeners.get(name)
+        if listeners:
+            deliver(listeners, PoolEvent(name, self, item, **fields))
+
+    def _set_mode(self) -> None:
+        # Managed mode (per-item records, slow get/put) is on while any
+        # lifecycle option or checkout/checkin listener is.
+        listeners = self._listeners
+        managed = self._opts.any_set or "checkout" in listeners or "checkin" in listeners
+        if not managed:
+            self._records.clear()
+        self._managed = managed
+        self._get_gate: Union[list[T], tuple[bool]] = (True,) if managed else self._reserved
+        self._push_cap = -1
+
+    def _record_of(self, item: T) -> Optional[Record]:
+        rec = self._records.get(id(item))
+        return rec if rec is not None and rec.item is item else None
+
+    # ------------------------------------------------------------------
+    # upkeep: what the maintenance greenthread does (see lifecycle.py)
+    def _need_upkeep_by(self, when: float) -> None:
+        # Start the maintenance greenthread if need be, and make sure it
+        # runs no later than ``when``.
+        if self._closed:
+            return
+        upkeep = self._upkeep
+        if upkeep is None:
+            upkeep = self._upkeep = Upkeep(self, self._clock)
+        upkeep.need_by(when)
+
+    def _note_free(self, rec: Record) -> None:
+        # An item became free: its idle, age and health deadlines start now.
+        opts = self._opts
+        if not opts.timed:
+            return
+        due = None
+        for limit, since in (
+            (opts.max_idle, rec.used),
+            (opts.max_age, rec.created),
+            (opts.health_check_interval, rec.checked),
+        ):
+            if limit is not None and (due is None or since + limit < due):
+                due = since + limit
+        if due is not None:
+            self._need_upkeep_by(due)
+
+    def _schedule_retry(self, error: Exception) -> None:
+        backoff = self._opts.create_retry
+        assert backoff is not None
+        self._create_error = error
+        delay = backoff.delay(self._retry_attempt)
+        self._retry_attempt += 1
+        self._retry_due = self._clock() + delay
+        self._need_upkeep_by(self._retry_due)
+
+    def _upkeep_round(self) -> Optional[float]:
+        """One maintenance round; returns the clock reading the next is due."""
+        if self._closed:
+            return None
+        for item in self._free:  # items free before tracking started
+            if self._record_of(item) is None:
+                self._records[id(item)] = Record(item, self._clock())
+        self._evict_free()
+        self._find_leaks()
+        self._check_free()
+        self._refill()
+        self._grant_free_capacity()
+        return None if self._closed else self._next_due()
+
+    def _evict_free(self) -> None:
+        opts = self._opts
+        if opts.max_age is None and opts.max_idle is None:
+            return
+        keep = min(self.min_size, self._max_size)
+        now = self._clock()
+        for item in self._unreserved_free():
+            rec = self._records[id(item)]
+            if opts.max_age is not None and now - rec.created >= opts.max_age:
+                reason = "aged"
+            elif opts.max_idle is not None and now - rec.used >= opts.max_idle and self.current_size > keep:
+                reason = "idle"
+            else:
+                continue
+            _remove_identical(self._free, item)
+            self.current_size -= 1
+            self._dispose_quietly(item, reason)
+
+    def _find_leaks(self) -> None:
+        opts = self._opts
+        if opts.max_hold is None and opts.reclaim_after is None:
+            return
+        report_after = opts.max_hold if opts.max_hold is not None else opts.reclaim_after
+        assert report_after is not None
+        now = self._clock()
+        for rec in list(self._records.values()):
+            if rec.out_since is None or rec.reclaimed:
+                continue
+            held = now - rec.out_since
+            if held >= report_after and not rec.leak_reported:
+                rec.leak_reported = True
+                self._counts.leaks += 1
+                stack = rec.format_stack()
+                logger.warning(
+                    "%r has been checked out of %r for %.3f s; checked out at:\n%s",
+                    rec.item,
+                    self,
+                    held,
+                    stack,
+                )
+                self._emit("leak", rec.item, held=held, stack=stack)
+            if opts.reclaim_after is not None and held >= opts.reclaim_after and not rec.reclaimed:
+                rec.reclaimed = True
+                self._counts.reclaimed += 1
+                self.current_size -= 1
+                self._push_cap = -1
+                logger.warning(
+                    "reclaimed the slot of %r from %r after %.3f s; the item is disposed when it comes back",
+                    rec.item,
+                    self,
+                    held,
+                )
+                self._grant_free_capacity()
+                if self.current_size < min(self.min_size, self._max_size):
+                    self._need_upkeep_by(now)
+
+    def _check_free(self) -> None:
+        # Health checks take one free item out at a time (so no get() can
+        # have it meanwhile), check it, and put it back or drop it.
+        opts = self._opts
+        interval = opts.health_check_interval
+        check = opts.check
+        if interval is None or check is None:
+            return
+        for item in self._unreserved_free():
+            rec = self._record_of(item)
+            if self._closed or rec is None or self._clock() - rec.checked < interval:
+                continue
+            if not any(f is item for f in self._free) or any(r is item for r in self._reserved):
+                continue  # handed out while an earlier check switched
+            _remove_identical(self._free, item)
+            self._counts.checks += 1
+            ok = False
+            error: Optional[Exception] = None
+            try:
+                ok = bool(check(item))
+            except Exception as exc:
+                error = exc
+            finally:
+                if ok:
+                    rec.checked = self._clock()
+                    self._return_item(item)
+                else:
+                    self._counts.checks_failed += 1
+                    self._drop(item, "check_failed", error)
+
+    def _refill(self) -> None:
+        # Create up to min_size, and with create_retry, for waiters once
+        # the backoff has passed.
+        target = min(self.min_size, self._max_size)
+        while not self._closed and self.current_size < self._limit:
+            if self._retry_due is not None:
+                if self._clock() < self._retry_due:
+                    return
+                if not (self._waiters or self.current_size < target):
+                    self._retry_due = None
+                    return
+            elif self.current_size >= target:
+                return
+            self.current_size += 1
+            self._creating += 1
+            try:
+                new = self._new_item()
+            except Exception as exc:
+                self._creating -= 1
+                self.current_size -= 1
+                if self._opts.create_retry is not None:
+                    self._schedule_retry(exc)
+                else:
+                    logger.warning("refilling %r to min_size failed: %r", self, exc)
+                return
+            except BaseException:
+                self._release_slot()
+                raise
+            self._creating -= 1
+            self._retry_due = None
+            self._retry_attempt = 0
+            self._create_error = None
+            rec = self._record_of(new)
+            try:
+                self._emit("create", new)
+            finally:
+                self._put_back(new, rec)
+
+    def _next_due(self) -> Optional[float]:
+        opts = self._opts
+        due = self._retry_due
+        candidates: list[float] = []
+        keep = min(self.min_size, self._max_size)
+        for item in self._unreserved_free():
+            rec = self._record_of(item)
+            if rec is None:
+                continue
+            if opts.max_age is not None:
+                candidates.append(rec.created + opts.max_age)
+            if opts.max_idle is not None and self.current_size > keep:
+                candidates.append(rec.used + opts.max_idle)
+            if opts.health_check_interval is not None:
+                candidates.append(rec.checked + opts.health_check_interval)
+        if opts.max_hold is not None or opts.reclaim_after is not None:
+            for rec in self._records.values():
+                if rec.out_since is None or rec.reclaimed:
+                    continue
+                if opts.max_hold is not None and not rec.leak_reported:
+                    candidates.append(rec.out_since + opts.max_hold)
+                if opts.reclaim_after is not None:
+                    candidates.append(rec.out_since + opts.reclaim_after)
+        if candidates:
+            soonest = min(candidates)
+            due = soonest if due is None else min(due, soonest)
+        return due
+
+    def _unreserved_free(self) -> list[T]:
+        # A snapshot: upkeep may switch while it walks it.
+        reserved = self._reserved
+        return [item for item in self._free if not any(item is r for r in reserved)]
 
 
 class _ItemContext(Generic[T]):

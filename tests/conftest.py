@@ -85,6 +85,16 @@ def checked_out(pool: Pool[Any]) -> int:
     return pool.current_size - len(pool.free_items) - pool._creating
 
 
+def reclaimed_out(pool: Pool[Any]) -> int:
+    """Items whose slot was reclaimed (reclaim_after) and that are not back yet."""
+    return sum(1 for rec in pool._records.values() if rec.reclaimed)
+
+
+def capacity(pool: Pool[Any]) -> int:
+    """How many items can be alive at once: max_size plus any overflow."""
+    return pool.max_size + pool._opts.max_overflow
+
+
 def assert_invariants(pool: Pool[Any], tracker: Optional[Tracker] = None) -> None:
     """The bookkeeping identities of DESIGN.md, checkable at any moment."""
     assert pool._creating >= 0
@@ -93,12 +103,17 @@ def assert_invariants(pool: Pool[Any], tracker: Optional[Tracker] = None) -> Non
     assert all(any(r is f for f in pool.free_items) for r in pool._reserved)
     assert pool.waiting() == len(pool._waiters)
     if pool.waiting():
-        # Nobody waits while an unpromised item or spare capacity exists.
+        # Nobody waits while an unpromised item or spare capacity exists
+        # (spare capacity may wait out a create_retry backoff).
         assert len(pool.free_items) == len(pool._reserved), pool
-        assert pool.current_size >= pool.max_size or pool.closed, pool
+        assert pool.current_size >= capacity(pool) or pool.closed or pool._retry_due is not None, pool
     if tracker is not None:
-        # Items the pool still accounts for are exactly the live ones.
-        assert tracker.alive == pool.current_size - pool._creating, (tracker.alive, pool)
+        # Items the pool still accounts for are exactly the live ones, plus
+        # reclaimed ones their holders have not given back yet.
+        assert tracker.alive == pool.current_size - pool._creating + reclaimed_out(pool), (
+            tracker.alive,
+            pool,
+        )
 
 
 def assert_settled(pool: Pool[Any], tracker: Optional[Tracker] = None) -> None:
@@ -108,8 +123,9 @@ def assert_settled(pool: Pool[Any], tracker: Optional[Tracker] = None) -> None:
     assert pool._creating == 0
     assert not pool._reserved
     assert checked_out(pool) == 0
+    assert reclaimed_out(pool) == 0
     if not pool.closed:
-        assert pool.free() == pool.max_size, pool
+        assert pool.free() == capacity(pool), pool
 
 
 FLAVOURS = ("create-arg", "subclass", "token")
@@ -164,3 +180,45 @@ def _no_stray_greenthreads() -> Iterator[None]:
     yield
     for _ in range(3):
         eventlet.sleep(0)
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told to.
+
+    Installed as the hub's clock too, so hub timers (waiter deadlines, the
+    maintenance greenthread's sleep) fall due in fake time: ``advance()``
+    moves time on, then lets the hub run whatever became due.
+
+    Each reading moves it on by one nanosecond: the hub orders timers due
+    at the same instant arbitrarily, so a clock that stood quite still
+    would let a later ``sleep(0)`` overtake an earlier ``spawn``.
+    """
+
+    TICK = 1e-9
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        self.now += self.TICK
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        # Two turns: one for the timers that fell due, one for the wake-ups
+        # they scheduled.
+        eventlet.sleep(0)
+        eventlet.sleep(0)
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    """A FakeClock driving both the pools under test and the eventlet hub."""
+    hub = eventlet.hubs.get_hub()
+    real = hub.clock
+    fake = FakeClock(real())
+    hub.clock = fake
+    try:
+        yield fake
+    finally:
+        hub.clock = real

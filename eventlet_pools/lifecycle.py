@@ -1,0 +1,292 @@
+"""Item lifecycle: the options, the per-item records, the maintenance greenthread.
+
+A pool with none of the lifecycle options set keeps no per-item state at all;
+that is what keeps its uncontended get/put as fast as the core. Once an option
+(or a checkout/checkin listener) is set, the pool keeps a :class:`Record` for
+each item it knows: when it was created, last returned and last checked, how
+often it was used, and, while it is checked out, since when and from where.
+
+Upkeep that cannot wait for a caller (evicting idle and aged items, health
+checks of free items, leak detection, refilling ``min_size``, retrying a
+failed create) runs in one background greenthread per pool, started the first
+time an option needs it. It holds only a weak reference to its pool between
+rounds, so a pool that is dropped without close() is still garbage collected,
+and its greenthread then ends. Each round works out the next moment something
+falls due and sleeps until then; the pool moves that moment earlier when a
+checkout or checkin brings a deadline forward.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import traceback
+import weakref
+from dataclasses import dataclass
+from numbers import Real
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+
+from eventlet_pools._waiters import GreenAlarm, spawn_background
+
+if TYPE_CHECKING:
+    from eventlet_pools.pool import Pool
+
+__all__ = ["Backoff", "Options", "Record", "Upkeep"]
+
+logger = logging.getLogger("eventlet_pools")
+
+# How long the maintenance greenthread waits after a round that raised,
+# so a persistent bug cannot turn it into a busy loop.
+_ROUND_ERROR_DELAY = 1.0
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter for retrying a failed ``create()``.
+
+    The n-th retry (from 0) waits ``min(cap, first * factor**n)`` seconds,
+    moved at random by up to ``jitter`` of itself either way, so many pools
+    recovering from the same outage do not retry in step.
+
+    Args:
+      first: seconds before the first retry (> 0).
+      factor: growth per failed retry (>= 1).
+      cap: longest wait between retries (>= first).
+      jitter: fraction of the wait to randomise, 0 to 1.
+
+    Raises:
+      TypeError, ValueError: an argument out of range.
+    """
+
+    first: float = 0.1
+    factor: float = 2.0
+    cap: float = 10.0
+    jitter: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("first", "factor", "cap", "jitter"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Real):
+                raise TypeError(f"Backoff.{name} must be a number, got {value!r}")
+        if not self.first > 0:
+            raise ValueError(f"Backoff.first must be > 0 seconds, got {self.first!r}")
+        if not self.factor >= 1:
+            raise ValueError(f"Backoff.factor must be >= 1, got {self.factor!r}")
+        if not self.cap >= self.first:
+            raise ValueError(f"Backoff.cap ({self.cap!r}) must be >= first ({self.first!r})")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError(f"Backoff.jitter must be between 0 and 1, got {self.jitter!r}")
+
+    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        """Seconds to wait before retry number ``attempt`` (0 for the first)."""
+        base = min(self.cap, self.first * self.factor ** min(attempt, 64))
+        return min(self.cap, base * (1 + self.jitter * (2 * rng() - 1)))
+
+
+def _seconds(name: str, value: object) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number of seconds or None, got {value!r}")
+    seconds = float(value)
+    if not seconds > 0:  # also rejects NaN
+        raise ValueError(f"{name} must be > 0 seconds or None, got {value!r}")
+    return seconds
+
+
+class Options:
+    """The lifecycle options of one pool, validated (see :class:`Pool`)."""
+
+    __slots__ = (
+        "check",
+        "create_retry",
+        "health_check_interval",
+        "max_age",
+        "max_hold",
+        "max_idle",
+        "max_overflow",
+        "max_uses",
+        "reclaim_after",
+        "reset",
+        "timed",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_age: Optional[float] = None,
+        max_idle: Optional[float] = None,
+        max_uses: Optional[int] = None,
+        max_overflow: int = 0,
+        check: Optional[Callable[[Any], Any]] = None,
+        reset: Optional[Callable[[Any], Any]] = None,
+        health_check_interval: Optional[float] = None,
+        max_hold: Optional[float] = None,
+        reclaim_after: Optional[float] = None,
+        create_retry: Union[bool, Backoff, None] = None,
+    ) -> None:
+        self.max_age = _seconds("max_age", max_age)
+        self.max_idle = _seconds("max_idle", max_idle)
+        self.health_check_interval = _seconds("health_check_interval", health_check_interval)
+        self.max_hold = _seconds("max_hold", max_hold)
+        self.reclaim_after = _seconds("reclaim_after", reclaim_after)
+        if max_uses is not None:
+            if isinstance(max_uses, bool) or not isinstance(max_uses, int):
+                raise TypeError(f"max_uses must be an int or None, got {max_uses!r}")
+            if max_uses < 1:
+                raise ValueError(f"max_uses must be >= 1 or None, got {max_uses!r}")
+        self.max_uses = max_uses
+        if isinstance(max_overflow, bool) or not isinstance(max_overflow, int):
+            raise TypeError(f"max_overflow must be an int, got {max_overflow!r}")
+        if max_overflow < 0:
+            raise ValueError(f"max_overflow must be >= 0, got {max_overflow!r}")
+        self.max_overflow = max_overflow
+        for name, fn in (("check", check), ("reset", reset)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name} must be callable or None, got {fn!r}")
+        self.check = check
+        self.reset = reset
+        if self.health_check_interval is not None and check is None:
+            raise ValueError("health_check_interval needs check= (the callable that checks an item)")
+        if (
+            self.max_hold is not None
+            and self.reclaim_after is not None
+            and self.reclaim_after < self.max_hold
+        ):
+            raise ValueError(
+                f"reclaim_after ({reclaim_after!r}) must not be shorter than max_hold ({max_hold!r})"
+            )
+        if create_retry is True:
+            create_retry = Backoff()
+        elif create_retry is False:
+            create_retry = None
+        elif create_retry is not None and not isinstance(create_retry, Backoff):
+            raise TypeError(f"create_retry must be a bool, a Backoff or None, got {create_retry!r}")
+        self.create_retry: Optional[Backoff] = create_retry
+        # Options whose deadlines the maintenance greenthread watches.
+        self.timed = any(
+            value is not None
+            for value in (
+                self.max_age,
+                self.max_idle,
+                self.health_check_interval,
+                self.max_hold,
+                self.reclaim_after,
+                self.create_retry,
+            )
+        )
+
+    @property
+    def any_set(self) -> bool:
+        """True when any option differs from its default."""
+        return (
+            self.timed
+            or self.max_uses is not None
+            or self.max_overflow > 0
+            or self.check is not None
+            or self.reset is not None
+        )
+
+
+class Record:
+    """What a pool with lifecycle options remembers about one item.
+
+    Times are readings of the pool's clock. ``out_since`` is ``None`` while
+    the item is not checked out.
+    """
+
+    __slots__ = (
+        "checked",
+        "created",
+        "fresh",
+        "item",
+        "leak_reported",
+        "out_since",
+        "reclaimed",
+        "stack",
+        "used",
+        "uses",
+    )
+
+    def __init__(self, item: Any, now: float) -> None:
+        self.item = item
+        self.created = now
+        self.used = now  # last returned (or created): idle since then
+        self.checked = now  # last known good: created, returned or checked
+        self.uses = 0
+        self.out_since: Optional[float] = None
+        self.stack: Optional[traceback.StackSummary] = None
+        self.leak_reported = False
+        self.reclaimed = False
+        # Made by the get() that is about to hand it out: no check needed.
+        self.fresh = False
+
+    def capture_stack(self, depth: int) -> None:
+        """Remember where the checkout happened (cheap: no source lines read)."""
+        frames = traceback.walk_stack(sys._getframe(depth + 1))
+        summary = traceback.StackSummary.extract(frames, limit=32, lookup_lines=False)
+        summary.reverse()
+        self.stack = summary
+
+    def format_stack(self) -> str:
+        """The checkout stack as a traceback-style text ('' if not captured)."""
+        return "".join(self.stack.format()) if self.stack is not None else ""
+
+
+class Upkeep:
+    """The maintenance greenthread of one pool, and when it should run next.
+
+    ``due`` is the clock reading the greenthread sleeps until (``None``:
+    nothing is due). :meth:`need_by` moves it earlier; :meth:`stop` ends the
+    greenthread at its next turn.
+    """
+
+    __slots__ = ("__weakref__", "_alarm", "_clock", "due", "thread")
+
+    def __init__(self, pool: Pool[Any], clock: Callable[[], float]) -> None:
+        alarm = self._alarm = GreenAlarm()
+        self._clock = clock
+        self.due: Optional[float] = None
+        # The weakref callback wakes the greenthread when the pool is
+        # collected; it closes over the alarm only, never the pool.
+        ref = weakref.ref(pool, lambda _ref: alarm.stop())
+        self.thread: Any = spawn_background(_run, ref, alarm, weakref.ref(self))
+
+    def need_by(self, when: float) -> None:
+        """Make sure a round runs no later than clock reading ``when``."""
+        if self.due is None or when < self.due:
+            self.due = when
+            self._alarm.reschedule(when - self._clock())
+
+    def end_round(self, due: Optional[float]) -> Optional[float]:
+        """Merge the round's next deadline with any moved in meanwhile; return the delay."""
+        if due is not None and (self.due is None or due < self.due):
+            self.due = due
+        return None if self.due is None else self.due - self._clock()
+
+    def stop(self) -> None:
+        """End the greenthread at its next turn (it finishes a round in progress)."""
+        self._alarm.stop()
+
+
+def _run(ref: weakref.ref[Pool[Any]], alarm: GreenAlarm, upkeep_ref: weakref.ref[Upkeep]) -> None:
+    # Sleep until due, run a round, repeat. Between rounds only the weak
+    # references and the alarm are alive here, never the pool itself.
+    upkeep = upkeep_ref()
+    delay = None if upkeep is None else upkeep.end_round(None)
+    del upkeep
+    while True:
+        if delay is None or delay > 0:
+            alarm.wait(delay)
+        pool = ref()
+        upkeep = upkeep_ref()
+        if alarm.stopped or pool is None or upkeep is None or pool.closed:
+            return
+        try:
+            upkeep.due = None  # need_by() calls during the round set it again
+            delay = upkeep.end_round(pool._upkeep_round())
+        except Exception:
+            logger.exception("maintenance round of %r raised; retrying in %s s", pool, _ROUND_ERROR_DELAY)
+            delay = _ROUND_ERROR_DELAY
+        del pool, upkeep
