@@ -1127,11 +1127,11 @@ class Pool(Generic[T]):
             self._retry_due = None
             self._retry_attempt = 0
             self._create_error = None
-            rec = self._record_of(new)
-            try:
-                self._emit("create", new)
-            finally:
-                self._put_back(new, rec)
+            # Bookkeeping first, with no switch in between: the new item to
+            # the first waiter, the capacity a backoff held back to the rest.
+            self._put_back(new, self._record_of(new))
+            self._grant_free_capacity()
+            self._emit("create", new)
 
     def _next_due(self) -> Optional[float]:
         opts = self._opts

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from eventlet_pools import Pool, PoolTimeout
+from eventlet_pools import Backoff, Pool, PoolTimeout
 from eventlet_pools._waiters import GreenWaiterQueue
 from tests.conftest import (
     FLAVOURS,
@@ -23,6 +23,9 @@ from tests.conftest import (
     assert_invariants,
     assert_settled,
     build_pool,
+    capacity,
+    checked_out,
+    reclaimed_out,
 )
 
 OPS = ("item", "get_put", "discard", "nowait", "thrown_timeout")
@@ -39,19 +42,70 @@ class Storm:
     max_size. A monitor checks the invariants at every hub turn.
     """
 
-    def __init__(self, flavour: str, seed: int, *, threads: int, ops: int, resize: bool) -> None:
+    def __init__(
+        self,
+        flavour: str,
+        seed: int,
+        *,
+        threads: int,
+        ops: int,
+        resize: bool,
+        lifecycle: bool = False,
+    ) -> None:
         self.rng = random.Random(seed)
         self.tracker = Tracker(switch_in_create=True)
         self.tracker.rng = random.Random(seed + 1)
         self.tracker.fail_probability = 0.05
         self.max_size = 8
-        self.pool = build_pool(flavour, self.tracker, max_size=self.max_size)
+        self.faulty = True  # check() and reset() fail at random while set
+        self.fault_rng = random.Random(seed + 2)
+        options: dict[str, Any] = {}
+        if lifecycle:
+            options = {
+                "min_size": 2,
+                "max_age": 0.05,
+                "max_idle": 0.01,
+                "max_uses": 5,
+                "max_overflow": 2,
+                "check": self.check,
+                "reset": self.reset,
+                "health_check_interval": 0.005,
+                "max_hold": 0.01,
+                "reclaim_after": 0.03,
+                "create_retry": Backoff(first=0.001, cap=0.005, jitter=0.5),
+            }
+        self.pool = build_pool(flavour, self.tracker, max_size=self.max_size, **options)
+        self.checks_failed = self.resets_failed = 0
         self.threads, self.ops, self.resize = threads, ops, resize
         self.sizes_seen = {self.max_size}
         self.started = self.completed = self.timeouts = self.create_errors = 0
         self.killed = self.interrupted = 0
         self.violations: list[str] = []
         self.running = True
+
+    def check(self, item: Any) -> bool:
+        if not self.faulty:
+            return True
+        roll = self.fault_rng.random()
+        if roll < 0.3:
+            eventlet.sleep(0)  # a ping that waits for the network
+        if roll < 0.02:
+            self.checks_failed += 1
+            raise ConnectionError("injected check() error")
+        if roll > 0.95:
+            self.checks_failed += 1
+            return False
+        return True
+
+    def reset(self, item: Any) -> None:
+        if not self.faulty:
+            return
+        roll = self.fault_rng.random()
+        if roll < 0.3:
+            eventlet.sleep(0)  # a rollback round trip
+        if roll > 0.95:
+            self.resets_failed += 1
+            raise ConnectionError("injected reset() error")
 
     def hold(self, switches: int) -> None:
         for _ in range(switches):
@@ -116,7 +170,9 @@ class Storm:
             try:
                 assert_invariants(self.pool, self.tracker)
                 if not self.resize:
-                    assert self.tracker.alive <= self.max_size
+                    # Reclaimed items are still alive until their holders
+                    # give them back; their slots were reused meanwhile.
+                    assert self.tracker.alive <= capacity(self.pool) + reclaimed_out(self.pool)
             except AssertionError as exc:
                 self.violations.append(repr(exc))
             eventlet.sleep(0)
@@ -147,6 +203,15 @@ class Storm:
         if self.resize:
             self.pool.resize(self.max_size)
         self.tracker.fail_probability = 0.0
+        self.faulty = False
+        # Maintenance may be half-way through a health check or a refill
+        # that switched: give it hub turns (a sequence point, not a sleep)
+        # until it is done with every item.
+        pool = self.pool
+        for _ in range(1000):
+            if checked_out(pool) == 0 and pool._creating == 0 and not pool._reserved:
+                break
+            eventlet.sleep(0)
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -173,6 +238,36 @@ def test_fault_storm_keeps_invariants(flavour: str, resize: bool, seed: int) -> 
         pool.put(obj)
     pool.close()
     assert tracker.alive == 0
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("resize", [False, True], ids=["fixed", "resizing"])
+def test_fault_storm_with_every_lifecycle_option(flavour: str, resize: bool) -> None:
+    storm = Storm(flavour, 3, threads=1000, ops=12, resize=resize, lifecycle=True)
+    storm.run()
+    assert storm.violations == []
+    pool, tracker = storm.pool, storm.tracker
+    stats = pool.stats()
+    # Every lifecycle path really ran, under fire.
+    assert storm.killed > 0
+    assert storm.timeouts > 0
+    assert storm.checks_failed > 0
+    assert storm.resets_failed > 0
+    assert stats.disposed["check_failed"] > 0
+    assert stats.disposed["reset_failed"] > 0
+    assert stats.disposed["uses"] > 0
+    assert stats.leaks > 0
+    assert storm.completed > storm.started // 10
+    assert_settled(pool, tracker)
+    # Capacity is whole: max_size + max_overflow items can be held at once.
+    held = [pool.get(block=False) for _ in range(capacity(pool))]
+    for obj in held:
+        pool.put(obj)
+    upkeep = pool._upkeep
+    pool.close()
+    assert tracker.alive == 0
+    eventlet.sleep(0)
+    assert upkeep is None or upkeep.thread.dead
 
 
 def test_storm_runs_ten_thousand_operations() -> None:
