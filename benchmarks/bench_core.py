@@ -10,6 +10,11 @@ Prints, for each scenario, both pools' figures and the ratio ours/eventlet's:
     served before somebody who arrived earlier (0 means strict FIFO)
 Targets (issue 2): uncontended get+put <= 0.6x eventlet's time, contended
 >= 1.5x eventlet's cycles/s, zero FIFO descents.
+
+A second table prices each lifecycle option (issue 3): uncontended get+put
+of a pool with that option set, against the same pool without options and
+against eventlet's, all in one alternating run. Target: with no option set,
+within 10% of the core's time (the core release's table is in README.md).
 """
 
 from __future__ import annotations
@@ -63,6 +68,61 @@ def best_ns_per_op(runs: dict[str, Callable[[int], None]], loops: int, repeat: i
 def uncontended_get_put(pool_cls: Callable[..., Any]) -> Callable[[int], None]:
     pool = pool_cls(max_size=4, create=_factory())
     pool.put(pool.get())  # the first get creates; measure reuse only
+
+    def run(loops: int) -> None:
+        get, put = pool.get, pool.put
+        for _ in range(loops):
+            put(get())
+
+    return run
+
+
+def _ok(item: object) -> bool:
+    return True
+
+
+def _noop(item: object) -> None:
+    return None
+
+
+# Durations are long enough that nothing falls due while measuring: the
+# figure is the bookkeeping each option adds to every get+put.
+OPTION_COSTS: dict[str, dict[str, Any]] = {
+    "no options": {},
+    "max_age": {"max_age": 3600.0},
+    "max_idle": {"max_idle": 3600.0},
+    "max_uses": {"max_uses": 10**9},
+    "max_overflow": {"max_overflow": 2},
+    "check": {"check": _ok},
+    "reset": {"reset": _noop},
+    "health_check_interval": {"check": _ok, "health_check_interval": 3600.0},
+    "max_hold (stack capture)": {"max_hold": 3600.0},
+    "reclaim_after": {"reclaim_after": 3600.0},
+    "create_retry": {"create_retry": True},
+    "checkout listener": {"listen": "checkout"},
+    "all of the above": {
+        "max_age": 3600.0,
+        "max_idle": 3600.0,
+        "max_uses": 10**9,
+        "max_overflow": 2,
+        "check": _ok,
+        "reset": _noop,
+        "health_check_interval": 3600.0,
+        "max_hold": 3600.0,
+        "reclaim_after": 3600.0,
+        "create_retry": True,
+        "listen": "checkout",
+    },
+}
+
+
+def option_get_put(options: dict[str, Any]) -> Callable[[int], None]:
+    options = dict(options)
+    event = options.pop("listen", None)
+    pool = eventlet_pools.Pool(max_size=4, create=_factory(), **options)
+    if event is not None:
+        pool.listen(event, _noop)
+    pool.put(pool.get())
 
     def run(loops: int) -> None:
         get, put = pool.get, pool.put
@@ -191,6 +251,17 @@ def main(argv: list[str] | None = None) -> int:
     descents = {peer: fifo_descents(cls, 200) for peer, cls in PEERS.items()}
     name = "FIFO descents, 200 waiters"
     print(f"{name:<34}{descents['eventlet']:>14}{descents['ours']:>14}")
+
+    print()
+    header = f"{'get+put with option (ns/cycle)':<34}{'ns':>10}{'/no options':>13}{'/eventlet':>11}"
+    print(header)
+    print("-" * len(header))
+    runs = {"eventlet": uncontended_get_put(PEERS["eventlet"])}
+    runs.update({label: option_get_put(options) for label, options in OPTION_COSTS.items()})
+    costs = best_ns_per_op(runs, loops // 2, repeat)
+    base, theirs = costs["no options"], costs["eventlet"]
+    for label in OPTION_COSTS:
+        print(f"{label:<34}{costs[label]:>10.0f}{costs[label] / base:>12.2f}x{costs[label] / theirs:>10.2f}x")
     return 0
 
 

@@ -25,6 +25,7 @@ import traceback
 import weakref
 from dataclasses import dataclass
 from numbers import Real
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from eventlet_pools._waiters import GreenAlarm, spawn_background
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 __all__ = ["Backoff", "Options", "Record", "Upkeep"]
 
 logger = logging.getLogger("eventlet_pools")
+
+#: How many frames of a checkout's stack are kept for leak reports.
+STACK_DEPTH = 24
 
 # How long the maintenance greenthread waits after a round that raised,
 # so a persistent bug cannot turn it into a busy loop.
@@ -216,22 +220,39 @@ class Record:
         self.checked = now  # last known good: created, returned or checked
         self.uses = 0
         self.out_since: Optional[float] = None
-        self.stack: Optional[traceback.StackSummary] = None
+        self.stack: Optional[list[tuple[str, int, str]]] = None
         self.leak_reported = False
         self.reclaimed = False
         # Made by the get() that is about to hand it out: no check needed.
         self.fresh = False
 
     def capture_stack(self, depth: int) -> None:
-        """Remember where the checkout happened (cheap: no source lines read)."""
-        frames = traceback.walk_stack(sys._getframe(depth + 1))
-        summary = traceback.StackSummary.extract(frames, limit=32, lookup_lines=False)
-        summary.reverse()
-        self.stack = summary
+        """Remember where the checkout happened.
+
+        Only (file, line, function) of the innermost :data:`STACK_DEPTH`
+        frames are kept: no frame objects (which would keep the caller's
+        locals alive) and no source lines, which are read only if a leak is
+        reported.
+        """
+        frames: list[tuple[str, int, str]] = []
+        frame: Optional[FrameType] = sys._getframe(depth + 1)
+        while frame is not None and len(frames) < STACK_DEPTH:
+            code = frame.f_code
+            frames.append((code.co_filename, frame.f_lineno, code.co_name))
+            frame = frame.f_back
+        self.stack = frames
 
     def format_stack(self) -> str:
-        """The checkout stack as a traceback-style text ('' if not captured)."""
-        return "".join(self.stack.format()) if self.stack is not None else ""
+        """The checkout stack as traceback-style text ('' if not captured)."""
+        if self.stack is None:
+            return ""
+        summary = traceback.StackSummary.from_list(
+            [
+                traceback.FrameSummary(filename, lineno, name)
+                for filename, lineno, name in reversed(self.stack)
+            ]
+        )
+        return "".join(summary.format())
 
 
 class Upkeep:

@@ -12,7 +12,7 @@ from eventlet import pools as eventlet_pools_module
 
 import eventlet_pools
 import eventlet_pools as pools
-from eventlet_pools import Pool, PoolClosed, PoolError, PoolTimeout, Token, TokenPool
+from eventlet_pools import Backoff, Pool, PoolClosed, PoolError, PoolTimeout, Token, TokenPool
 
 
 @pytest.mark.parametrize(
@@ -29,6 +29,21 @@ from eventlet_pools import Pool, PoolClosed, PoolError, PoolTimeout, Token, Toke
         ({"timeout": -0.5}, ValueError, "timeout.*-0.5"),
         ({"timeout": math.nan}, ValueError, "timeout.*nan"),
         ({"timeout": "1"}, TypeError, "timeout"),
+        ({"max_age": 0}, ValueError, "max_age.*> 0.*0"),
+        ({"max_idle": -1}, ValueError, "max_idle.*-1"),
+        ({"max_idle": "5"}, TypeError, "max_idle.*'5'"),
+        ({"max_hold": math.nan}, ValueError, "max_hold.*nan"),
+        ({"reclaim_after": True}, TypeError, "reclaim_after.*True"),
+        ({"max_uses": 0}, ValueError, "max_uses.*0"),
+        ({"max_uses": 2.0}, TypeError, "max_uses.*2.0"),
+        ({"max_overflow": -1}, ValueError, "max_overflow.*-1"),
+        ({"max_overflow": None}, TypeError, "max_overflow.*None"),
+        ({"check": "ping"}, TypeError, "check.*'ping'"),
+        ({"reset": 1}, TypeError, "reset.*1"),
+        ({"health_check_interval": 5}, ValueError, "health_check_interval needs check="),
+        ({"max_hold": 10, "reclaim_after": 5}, ValueError, r"reclaim_after \(5\).*max_hold \(10\)"),
+        ({"create_retry": 3}, TypeError, "create_retry.*3"),
+        ({"clock": 0}, TypeError, "clock.*0"),
     ],
 )
 def test_bad_configuration_names_argument_and_value(
@@ -139,3 +154,28 @@ def test_tokens_are_unique() -> None:
     tokens = [pool.get() for _ in range(3)]
     assert len({id(t) for t in tokens}) == 3
     assert "Token" in repr(tokens[0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "pattern"),
+    [
+        ({"first": 0}, ValueError, "first.*0"),
+        ({"factor": 0.5}, ValueError, "factor.*0.5"),
+        ({"first": 2, "cap": 1}, ValueError, r"cap \(1\).*first \(2\)"),
+        ({"jitter": 1.5}, ValueError, "jitter.*1.5"),
+        ({"cap": "10"}, TypeError, "cap.*'10'"),
+    ],
+)
+def test_bad_backoff_names_argument_and_value(
+    kwargs: dict[str, Any], error: type[Exception], pattern: str
+) -> None:
+    with pytest.raises(error, match=pattern):
+        Backoff(**kwargs)
+
+
+def test_backoff_grows_to_its_cap_within_its_jitter() -> None:
+    backoff = Backoff(first=0.5, factor=3, cap=4, jitter=0.25)
+    assert [backoff.delay(n, lambda: 0.5) for n in range(4)] == [0.5, 1.5, 4, 4]
+    assert backoff.delay(0, lambda: 0.0) == pytest.approx(0.375)
+    assert backoff.delay(1, lambda: 1.0) == pytest.approx(1.875)
+    assert backoff.delay(9, lambda: 1.0) == 4  # jitter never exceeds the cap
