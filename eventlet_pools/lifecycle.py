@@ -40,6 +40,9 @@ logger = logging.getLogger("eventlet_pools")
 #: How many frames of a checkout's stack are kept for leak reports.
 STACK_DEPTH = 24
 
+# The shortest wait between two maintenance rounds.
+_MIN_ROUND_GAP = 0.001
+
 # How long the maintenance greenthread waits after a round that raised,
 # so a persistent bug cannot turn it into a busy loop.
 _ROUND_ERROR_DELAY = 1.0
@@ -297,9 +300,11 @@ def _run(ref: weakref.ref[Pool[Any]], alarm: GreenAlarm, upkeep_ref: weakref.ref
     upkeep = upkeep_ref()
     delay = None if upkeep is None else upkeep.end_round(None)
     del upkeep
+    first = True
     while True:
-        if delay is None or delay > 0:
+        if not (first and delay is not None and delay <= 0):  # due at start: no extra turn
             alarm.wait(delay)
+        first = False
         pool = ref()
         upkeep = upkeep_ref()
         if alarm.stopped or pool is None or upkeep is None or pool.closed:
@@ -307,6 +312,10 @@ def _run(ref: weakref.ref[Pool[Any]], alarm: GreenAlarm, upkeep_ref: weakref.ref
         try:
             upkeep.due = None  # need_by() calls during the round set it again
             delay = upkeep.end_round(pool._upkeep_round())
+            if delay is not None and delay < _MIN_ROUND_GAP:
+                # Something is due again at once: a deadline the round
+                # could not act on. Never let that become a busy loop.
+                delay = _MIN_ROUND_GAP
         except Exception:
             logger.exception("maintenance round of %r raised; retrying in %s s", pool, _ROUND_ERROR_DELAY)
             delay = _ROUND_ERROR_DELAY

@@ -269,7 +269,8 @@ class Pool(Generic[T]):
             self._gets += 1
             # Both orders take from the left; put() decides the order.
             return free_items.popleft()
-        return self._get_slow(block, timeout)
+        self._gets += 1
+        return self._get_slow(self, block, timeout)
 
     def put(self, item: T) -> None:
         """Give back a checked-out item; never blocks, never switches.
@@ -290,7 +291,7 @@ class Pool(Generic[T]):
         if len(self._free) < self._push_cap:
             self._push(item)
             return
-        self._put_slow(item)
+        self._put_slow(self, item)
 
     # ------------------------------------------------------------------
     def item(self, timeout: Optional[float] = None) -> _ItemContext[T]:
@@ -570,15 +571,10 @@ class Pool(Generic[T]):
 
     # ------------------------------------------------------------------
     # slow paths: getting
-    def _get_slow(self, block: bool, timeout: Optional[float]) -> T:
-        self._push_cap = -1
-        self._gets += 1
-        if self._managed:
-            return self._get_managed(block, timeout)
-        return self._acquire(block, timeout)
-
     def _acquire(self, block: bool, timeout: Optional[float]) -> T:
-        # Take a free item, create one, or wait in line: the core of get().
+        # Take a free item, create one, or wait in line: the core of get(),
+        # and all of its slow path while no lifecycle option is set.
+        self._push_cap = -1
         if self._closed:
             raise PoolClosed(f"get() from {self!r}")
         counts = self._counts
@@ -597,14 +593,15 @@ class Pool(Generic[T]):
             counts.timeouts += 1
             raise PoolTimeout(f"get(timeout=0) found nothing free in {self!r}")
         counts.waits += 1
-        started = self._clock()
+        clock = self._clock
+        started = clock()
         granted = self._waiters.park(timeout, self._abandon)
         # Other greenthreads ran while parked: re-read state (through the
         # property, which type checkers do not narrow from the check above).
         if granted is EXPIRED:
             counts.timeouts += 1
             raise PoolTimeout(f"waited {timeout} s for an item of {self!r}")
-        counts.wait_times.append(self._clock() - started)
+        counts.wait_times.append(clock() - started)
         if granted is _SLOT:
             if self.closed:
                 self._release_slot()
@@ -704,8 +701,8 @@ class Pool(Generic[T]):
         rec.leak_reported = False
         first_report = opts.max_hold if opts.max_hold is not None else opts.reclaim_after
         if first_report is not None:
-            # get() <- _get_slow <- _get_managed <- here: start at get's caller.
-            rec.capture_stack(4)
+            # get() <- _get_managed <- here: start at get's caller.
+            rec.capture_stack(3)
             self._need_upkeep_by(now + first_report)
         listeners = self._listeners.get("checkout")
         if listeners:
@@ -766,13 +763,11 @@ class Pool(Generic[T]):
 
     # ------------------------------------------------------------------
     # slow paths: returning
-    def _put_slow(self, item: T) -> None:
-        if self._managed:
-            self._put_managed(item)
-            return
+    def _put_plain(self, item: T) -> None:
+        # put()'s slow path while no lifecycle option is set.
         self._check_out_count(item)
         self._return_item(item)
-        if not self._waiters and self.current_size <= min(self._limit, self._max_size):
+        if not self._waiters and not self._closed and self.current_size <= self._max_size:
             self._push_cap = self.current_size - self._creating
 
     def _put_managed(self, item: T) -> None:
@@ -953,6 +948,14 @@ class Pool(Generic[T]):
         self._managed = managed
         self._get_gate: Union[list[T], tuple[bool]] = (True,) if managed else self._reserved
         self._push_cap = -1
+        # The slow paths are picked once per mode, not on every call. Plain
+        # functions, not bound methods: those would make every pool a
+        # reference cycle, freed only by the cyclic garbage collector.
+        cls = type(self)
+        self._get_slow: Callable[[Pool[T], bool, Optional[float]], T] = (
+            cls._get_managed if managed else cls._acquire
+        )
+        self._put_slow: Callable[[Pool[T], T], None] = cls._put_managed if managed else cls._put_plain
 
     def _record_of(self, item: T) -> Optional[Record]:
         rec = self._records.get(id(item))
@@ -1099,6 +1102,10 @@ class Pool(Generic[T]):
         # Create up to min_size, and with create_retry, for waiters once
         # the backoff has passed.
         target = min(self.min_size, self._max_size)
+        if self._retry_due is not None and self.current_size >= self._limit:
+            # Full again (items came back, or a resize): nothing to retry;
+            # waiters are served by returning items.
+            self._retry_due = None
         while not self._closed and self.current_size < self._limit:
             if self._retry_due is not None:
                 if self._clock() < self._retry_due:

@@ -533,3 +533,35 @@ def test_without_create_retry_the_error_is_immediate(clock: FakeClock, tracker: 
     with pytest.raises(CreateFailed):
         pool.get(timeout=5)
     assert_settled(pool, tracker)
+
+
+def retry_pending(pool: Pool[Any]) -> bool:
+    return pool._retry_due is not None
+
+
+def test_create_retry_due_while_the_pool_is_full_does_not_spin(clock: FakeClock, tracker: Tracker) -> None:
+    # Regression: a retry falling due when no capacity was left stayed due
+    # for ever, and maintenance ran round after round without sleeping.
+    pool = make(clock, tracker, max_size=1, create_retry=Backoff(first=1, jitter=0))
+    rounds: list[float] = []
+    real_round = pool._upkeep_round
+
+    def counting_round() -> Optional[float]:
+        rounds.append(clock())
+        return real_round()
+
+    pool._upkeep_round = counting_round  # type: ignore[method-assign]
+    tracker.fail_next = 1
+    with pytest.raises(CreateFailed):
+        pool.get(timeout=0)  # fails; a retry is due in 1 s
+    assert retry_pending(pool)
+    pool.resize(0)  # no capacity left when the retry falls due
+    clock.advance(1)
+    assert len(rounds) == 1
+    assert not retry_pending(pool)
+    for _ in range(5):
+        clock.advance(0.1)
+    assert len(rounds) == 1
+    pool.resize(1)
+    pool.put(pool.get())
+    assert_settled(pool, tracker)

@@ -9,12 +9,13 @@ from typing import Any, Optional
 
 import eventlet
 import pytest
+from eventlet.event import Event
 from greenlet import GreenletExit, getcurrent
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from eventlet_pools import Backoff, Pool, PoolTimeout
+from eventlet_pools import Backoff, Pool, PoolEvent, PoolTimeout
 from eventlet_pools._waiters import GreenWaiterQueue
 from tests.conftest import (
     FLAVOURS,
@@ -76,12 +77,25 @@ class Storm:
             }
         self.pool = build_pool(flavour, self.tracker, max_size=self.max_size, **options)
         self.checks_failed = self.resets_failed = 0
+        self.lifecycle = lifecycle
+        # A leak is reported at least once: the leaker holds its item until
+        # the pool reports it (a sequence point, whatever the machine speed).
+        self.leak_reported = Event()
+        self.pool.listen("leak", self.on_leak)
         self.threads, self.ops, self.resize = threads, ops, resize
         self.sizes_seen = {self.max_size}
         self.started = self.completed = self.timeouts = self.create_errors = 0
         self.killed = self.interrupted = 0
         self.violations: list[str] = []
         self.running = True
+
+    def on_leak(self, event: PoolEvent) -> None:
+        if not self.leak_reported.ready():
+            self.leak_reported.send(event.item)
+
+    def leaker(self) -> None:
+        with self.pool.item():
+            self.leak_reported.wait()
 
     def check(self, item: Any) -> bool:
         if not self.faulty:
@@ -191,6 +205,8 @@ class Storm:
         ]
         workers = [eventlet.spawn(self.worker, plan) for plan in plans]
         helpers = [eventlet.spawn(self.killer, workers), eventlet.spawn(self.monitor)]
+        if self.lifecycle:
+            helpers.append(eventlet.spawn(self.leaker))
         if self.resize:
             helpers.append(eventlet.spawn(self.resizer))
         with eventlet.Timeout(60):  # a hang fails the test rather than CI

@@ -1,0 +1,41 @@
+"""The Python examples of README.md's lifecycle section run as they stand, and
+what they assert holds. (The opening example is a sketch with placeholders.)"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+
+README = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+LIFECYCLE = README.split("## Lifecycle options", 1)[1].split("\n## ", 1)[0]
+EXAMPLES = re.findall(r"```python\n(.+?)```", LIFECYCLE, flags=re.DOTALL)
+
+
+def test_readme_has_an_example_per_lifecycle_option() -> None:
+    for option in (
+        "max_age",
+        "max_idle",
+        "max_uses",
+        "max_overflow",
+        "check",
+        "reset",
+        "health_check_interval",
+        "max_hold",
+        "reclaim_after",
+        "create_retry",
+    ):
+        assert re.search(rf"### .*`{option}`.*\n(?:.*\n)*?```python\n(?:.*\n)*?.*{option}=", LIFECYCLE), (
+            option
+        )
+
+
+@pytest.mark.parametrize("source", EXAMPLES, ids=[f"example{i}" for i in range(len(EXAMPLES))])
+def test_readme_example_runs(source: str) -> None:
+    namespace: dict[str, object] = {"__name__": "readme_example"}
+    exec(compile(source, "<README example>", "exec"), namespace)
+    pool = namespace.get("pool")
+    close = getattr(pool, "close", None)
+    if close is not None:
+        close()
