@@ -146,6 +146,21 @@ class Pool(Generic[T]):
         already made are disposed).
     """
 
+    # The attributes get() and put() touch on their fast paths live in
+    # slots: their speed then does not depend on how many attributes a
+    # subclass adds to the instance dict (the rest of the state lives there).
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_free",
+        "_get_gate",
+        "_get_slow",
+        "_gets",
+        "_push",
+        "_push_cap",
+        "_put_slow",
+    )
+
     def __init__(
         self,
         min_size: int = 0,

@@ -56,7 +56,6 @@ class Storm:
         self.rng = random.Random(seed)
         self.tracker = Tracker(switch_in_create=True)
         self.tracker.rng = random.Random(seed + 1)
-        self.tracker.fail_probability = 0.05
         self.max_size = 8
         self.faulty = True  # check() and reset() fail at random while set
         self.fault_rng = random.Random(seed + 2)
@@ -76,6 +75,7 @@ class Storm:
                 "create_retry": Backoff(first=0.001, cap=0.005, jitter=0.5),
             }
         self.pool = build_pool(flavour, self.tracker, max_size=self.max_size, **options)
+        self.tracker.fail_probability = 0.05  # after min_size was filled
         self.checks_failed = self.resets_failed = 0
         self.lifecycle = lifecycle
         # A leak is reported at least once: the leaker holds its item until
