@@ -774,6 +774,9 @@ class Pool(Generic[T]):
         self._counts.created += 1
         if self._managed:
             self._records[id(new)] = Record(new, self._clock())
+            if self._create_error is not None:  # create() works again
+                self._create_error = None
+                self._retry_attempt = 0
         return new
 
     # ------------------------------------------------------------------
