@@ -221,13 +221,15 @@ class Storm:
         self.tracker.fail_probability = 0.0
         self.faulty = False
         # Maintenance may be half-way through a health check or a refill
-        # that switched: give it hub turns (a sequence point, not a sleep)
-        # until it is done with every item.
+        # that switched: give it hub turns until it is done with every item.
+        # A create_retry backoff (at most 5 ms here) holds back creation
+        # until it passes: wait for it in 1 ms steps rather than turns.
         pool = self.pool
         for _ in range(1000):
-            if checked_out(pool) == 0 and pool._creating == 0 and not pool._reserved:
+            busy = checked_out(pool) or pool._creating or pool._reserved
+            if not busy and pool._retry_due is None:
                 break
-            eventlet.sleep(0)
+            eventlet.sleep(0.001 if not busy else 0)
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
