@@ -333,7 +333,8 @@ class Pool(Generic[T]):
         """Drop a checked-out item that is broken; its slot is freed.
 
         The item is disposed, and the first waiter (if any) is woken to
-        create a replacement.
+        create a replacement. An item whose slot ``reclaim_after`` already
+        took back is just disposed.
 
         Raises:
           PoolError: nothing is checked out (the call changes nothing).
