@@ -115,6 +115,7 @@ class Options:
         "max_overflow",
         "max_uses",
         "reclaim_after",
+        "report_leak_after",
         "reset",
         "timed",
     )
@@ -171,6 +172,8 @@ class Options:
         elif create_retry is not None and not isinstance(create_retry, Backoff):
             raise TypeError(f"create_retry must be a bool, a Backoff or None, got {create_retry!r}")
         self.create_retry: Optional[Backoff] = create_retry
+        # Seconds after which a checkout is first reported as a leak.
+        self.report_leak_after = self.max_hold if self.max_hold is not None else self.reclaim_after
         # Options whose deadlines the maintenance greenthread watches.
         self.timed = any(
             value is not None
@@ -228,6 +231,22 @@ class Record:
         self.reclaimed = False
         # Made by the get() that is about to hand it out: no check needed.
         self.fresh = False
+
+    def due_while_free(self, opts: Options, idle_counts: bool) -> Optional[float]:
+        """When maintenance next has work with this item while it is free.
+
+        The earliest of its age, idle (if ``idle_counts``: the pool is above
+        min_size) and health-check deadlines; ``None`` if no option sets one.
+        """
+        due = None
+        for limit, since in (
+            (opts.max_age, self.created),
+            (opts.max_idle if idle_counts else None, self.used),
+            (opts.health_check_interval, self.checked),
+        ):
+            if limit is not None and (due is None or since + limit < due):
+                due = since + limit
+        return due
 
     def capture_stack(self, depth: int) -> None:
         """Remember where the checkout happened.

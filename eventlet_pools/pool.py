@@ -715,11 +715,10 @@ class Pool(Generic[T]):
         rec.uses += 1
         rec.out_since = now
         rec.leak_reported = False
-        first_report = opts.max_hold if opts.max_hold is not None else opts.reclaim_after
-        if first_report is not None:
+        if opts.report_leak_after is not None:
             # get() <- _get_managed <- here: start at get's caller.
             rec.capture_stack(3)
-            self._need_upkeep_by(now + first_report)
+            self._need_upkeep_by(now + opts.report_leak_after)
         listeners = self._listeners.get("checkout")
         if listeners:
             try:
@@ -994,19 +993,10 @@ class Pool(Generic[T]):
 
     def _note_free(self, rec: Record) -> None:
         # An item became free: its idle, age and health deadlines start now.
-        opts = self._opts
-        if not opts.timed:
-            return
-        due = None
-        for limit, since in (
-            (opts.max_idle, rec.used),
-            (opts.max_age, rec.created),
-            (opts.health_check_interval, rec.checked),
-        ):
-            if limit is not None and (due is None or since + limit < due):
-                due = since + limit
-        if due is not None:
-            self._need_upkeep_by(due)
+        if self._opts.timed:
+            due = rec.due_while_free(self._opts, idle_counts=True)
+            if due is not None:
+                self._need_upkeep_by(due)
 
     def _schedule_retry(self, error: Exception) -> None:
         backoff = self._opts.create_retry
@@ -1053,7 +1043,7 @@ class Pool(Generic[T]):
         opts = self._opts
         if opts.max_hold is None and opts.reclaim_after is None:
             return
-        report_after = opts.max_hold if opts.max_hold is not None else opts.reclaim_after
+        report_after = opts.report_leak_after
         assert report_after is not None
         now = self._clock()
         for rec in list(self._records.values()):
@@ -1164,16 +1154,12 @@ class Pool(Generic[T]):
         due = self._retry_due
         candidates: list[float] = []
         keep = min(self.min_size, self._max_size)
+        idle_counts = self.current_size > keep
         for item in self._unreserved_free():
             rec = self._record_of(item)
-            if rec is None:
-                continue
-            if opts.max_age is not None:
-                candidates.append(rec.created + opts.max_age)
-            if opts.max_idle is not None and self.current_size > keep:
-                candidates.append(rec.used + opts.max_idle)
-            if opts.health_check_interval is not None:
-                candidates.append(rec.checked + opts.health_check_interval)
+            free_due = None if rec is None else rec.due_while_free(opts, idle_counts)
+            if free_due is not None:
+                candidates.append(free_due)
         if opts.max_hold is not None or opts.reclaim_after is not None:
             for rec in self._records.values():
                 if rec.out_since is None or rec.reclaimed:

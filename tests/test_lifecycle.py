@@ -117,8 +117,8 @@ def test_max_idle_counts_from_the_last_return(clock: FakeClock, tracker: Tracker
     assert tracker.disposed == [obj]
 
 
-def test_maintenance_rounds_follow_deadlines_not_polling(clock: FakeClock, tracker: Tracker) -> None:
-    pool = make(clock, tracker, max_idle=5)
+def count_rounds(pool: Pool[Any], clock: FakeClock) -> list[float]:
+    """Note the clock at each maintenance round the pool runs from now on."""
     rounds: list[float] = []
     real_round = pool._upkeep_round
 
@@ -127,6 +127,12 @@ def test_maintenance_rounds_follow_deadlines_not_polling(clock: FakeClock, track
         return real_round()
 
     pool._upkeep_round = counting_round  # type: ignore[method-assign]
+    return rounds
+
+
+def test_maintenance_rounds_follow_deadlines_not_polling(clock: FakeClock, tracker: Tracker) -> None:
+    pool = make(clock, tracker, max_idle=5)
+    rounds = count_rounds(pool, clock)
     obj = pool.get()
     pool.put(obj)
     start = clock()
@@ -543,14 +549,7 @@ def test_create_retry_due_while_the_pool_is_full_does_not_spin(clock: FakeClock,
     # Regression: a retry falling due when no capacity was left stayed due
     # for ever, and maintenance ran round after round without sleeping.
     pool = make(clock, tracker, max_size=1, create_retry=Backoff(first=1, jitter=0))
-    rounds: list[float] = []
-    real_round = pool._upkeep_round
-
-    def counting_round() -> Optional[float]:
-        rounds.append(clock())
-        return real_round()
-
-    pool._upkeep_round = counting_round  # type: ignore[method-assign]
+    rounds = count_rounds(pool, clock)
     tracker.fail_next = 1
     with pytest.raises(CreateFailed):
         pool.get(timeout=0)  # fails; a retry is due in 1 s
