@@ -84,7 +84,7 @@ class GreenWaiterQueue(deque):  # type: ignore[type-arg]
         self._to_wake: deque[_Waiter] = deque()
         self._wake_scheduled = False
 
-    def park(self, timeout: Optional[float], abandon: Callable[[Any], None]) -> Any:
+    def park(self, timeout: Optional[float], abandon: Callable[[Any], None], front: bool = False) -> Any:
         """Wait at the back of the queue until granted, failed or expired.
 
         Args:
@@ -92,6 +92,8 @@ class GreenWaiterQueue(deque):  # type: ignore[type-arg]
           abandon: called with the granted value when an exception is thrown
             into this greenthread after the grant but before it resumed. It
             must pass the value on (to the next waiter, or back to the pool).
+          front: wait at the front instead, for a greenthread that had its
+            turn already (and arrived before everyone now waiting).
 
         Returns:
           The granted value, or :data:`EXPIRED` when the timeout passed.
@@ -102,7 +104,10 @@ class GreenWaiterQueue(deque):  # type: ignore[type-arg]
         """
         hub = get_hub()
         waiter = _Waiter(getcurrent())
-        self.append(waiter)
+        if front:
+            self.appendleft(waiter)
+        else:
+            self.append(waiter)
         timer = None
         if timeout is not None:
             timer = hub.schedule_call_global(timeout, self._expire, waiter)

@@ -587,9 +587,10 @@ class Pool(Generic[T]):
 
     # ------------------------------------------------------------------
     # slow paths: getting
-    def _acquire(self, block: bool, timeout: Optional[float]) -> T:
+    def _acquire(self, block: bool, timeout: Optional[float], front: bool = False) -> T:
         # Take a free item, create one, or wait in line: the core of get(),
-        # and all of its slow path while no lifecycle option is set.
+        # and all of its slow path while no lifecycle option is set. With
+        # ``front`` the caller waits first in line: it had its turn already.
         self._push_cap = -1
         if self._closed:
             raise PoolClosed(f"get() from {self!r}")
@@ -611,7 +612,7 @@ class Pool(Generic[T]):
         counts.waits += 1
         clock = self._clock
         started = clock()
-        granted = self._waiters.park(timeout, self._abandon)
+        granted = self._waiters.park(timeout, self._abandon, front)
         # Other greenthreads ran while parked: re-read state (through the
         # property, which type checkers do not narrow from the check above).
         if granted is EXPIRED:
@@ -640,13 +641,14 @@ class Pool(Generic[T]):
         deadline = None if wait is None else clock() + wait
         remaining = wait
         create_now = False  # True: we hold a slot after a failed validation
+        had_turn = False  # True: our create failed; we wait first in line
         while True:
             try:
                 if create_now:
                     create_now = False
                     item = self._create_in_slot()
                 else:
-                    item = self._acquire(block, remaining)
+                    item = self._acquire(block, remaining, had_turn)
             except PoolTimeout:
                 if retry and self._create_error is not None:
                     raise self._create_error from None
@@ -655,13 +657,15 @@ class Pool(Generic[T]):
                 raise
             except Exception:
                 # create() failed; its slot went back. With create_retry,
-                # maintenance retries and we wait in line for the result.
+                # maintenance retries and we wait for the result, ahead of
+                # everyone who came after us.
                 if not retry or not block or self._closed:
                     raise
                 if deadline is not None:
                     remaining = deadline - clock()
                     if remaining <= 0:
                         raise
+                had_turn = True
                 continue
             rec = self._records.get(id(item))
             if rec is None or rec.item is not item:

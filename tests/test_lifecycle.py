@@ -515,6 +515,29 @@ def test_create_retry_serves_a_waiting_caller_when_create_recovers(
     assert_settled(pool, tracker)
 
 
+def test_create_retry_caller_keeps_its_place_in_line(clock: FakeClock, tracker: Tracker) -> None:
+    pool = make(clock, tracker, max_size=1, create_retry=Backoff(first=1, jitter=0))
+    tracker.fail_next = 1
+    tracker.switch_in_create = True  # "second" arrives while "first" creates
+    served: list[str] = []
+
+    def caller(name: str) -> None:
+        obj = pool.get(timeout=10)
+        served.append(name)
+        pool.put(obj)
+
+    first = eventlet.spawn(caller, "first")
+    second = eventlet.spawn(caller, "second")
+    eventlet.sleep(0)
+    eventlet.sleep(0)  # first's create failed after second began to wait
+    assert pool.waiting() == 2
+    clock.advance(1)  # the retry succeeds
+    first.wait()
+    second.wait()
+    assert served == ["first", "second"]
+    assert_settled(pool, tracker)
+
+
 def test_create_retry_caller_gets_the_creation_error_at_its_timeout(
     clock: FakeClock, tracker: Tracker
 ) -> None:

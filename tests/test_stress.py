@@ -303,9 +303,9 @@ class RecordingQueue(GreenWaiterQueue):
         super().__init__()
         self.parked: list[Any] = []
 
-    def park(self, timeout: Optional[float], abandon: Any) -> Any:
+    def park(self, timeout: Optional[float], abandon: Any, front: bool = False) -> Any:
         self.parked.append(getcurrent())
-        return super().park(timeout, abandon)
+        return super().park(timeout, abandon, front)
 
 
 class PoolMachine(RuleBasedStateMachine):
