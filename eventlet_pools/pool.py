@@ -233,6 +233,10 @@ class Pool(Generic[T]):
         # Per-item records, kept only while _managed (see lifecycle.py).
         self._records: dict[int, Record] = {}
         self._upkeep: Optional[Upkeep] = None
+        # item() contexts holding an item, by id(item), so that discard()
+        # of an item inside ``with pool.item()`` keeps the block from
+        # putting it back.
+        self._in_context: dict[int, _ItemContext[T]] = {}
         # create_retry state: when maintenance retries, and what failed last.
         self._retry_due: Optional[float] = None
         self._retry_attempt = 0
@@ -313,16 +317,13 @@ class Pool(Generic[T]):
         """Check an item out for a ``with`` block; it always comes back.
 
         The item is put back when the block ends, also on exceptions, kills
-        and timeouts. Call ``.discard()`` on the context object (not on the
-        pool) to drop a broken item instead::
+        and timeouts. To drop a broken item instead, call ``discard()`` on
+        the pool or on the context object; the block then does not put it
+        back::
 
             with pool.item() as conn:
-                conn.send(b"ping")
-
-            ctx = pool.item()
-            with ctx as conn:
                 if not conn.alive():
-                    ctx.discard()
+                    pool.discard(conn)
 
         Raises:
           As :meth:`get`.
@@ -339,6 +340,9 @@ class Pool(Generic[T]):
         Raises:
           PoolError: nothing is checked out (the call changes nothing).
         """
+        context = self._in_context.get(id(item))
+        if context is not None and context._item is item:
+            context._release()  # the with block must not put it back too
         rec = self._record_of(item)
         if rec is not None and rec.reclaimed:
             # Its slot was already taken back; only the item is left to drop.
@@ -1194,7 +1198,10 @@ class _ItemContext(Generic[T]):
         self._held = False
 
     def __enter__(self) -> T:
-        item = self._item = self._pool.get(True, self._timeout)
+        pool = self._pool
+        item = self._item = pool.get(True, self._timeout)
+        # Registered so that pool.discard(item) inside the block is seen.
+        pool._in_context[id(item)] = self
         self._held = True
         return item
 
@@ -1205,7 +1212,7 @@ class _ItemContext(Generic[T]):
         tb: Optional[TracebackType],
     ) -> None:
         if self._held:
-            self._held = False
+            self._release()
             self._pool.put(self._item)
 
     def discard(self) -> None:
@@ -1216,5 +1223,9 @@ class _ItemContext(Generic[T]):
         """
         if not self._held:
             raise PoolError("discard() outside the with block: nothing is held")
+        self._pool.discard(self._item)  # which calls _release()
+
+    def _release(self) -> None:
+        # The item leaves this context's hands: put back or discarded.
         self._held = False
-        self._pool.discard(self._item)
+        self._pool._in_context.pop(id(self._item), None)

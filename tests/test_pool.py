@@ -347,6 +347,31 @@ def test_item_context_discard_drops_the_item(make_pool: MakePool) -> None:
         ctx.discard()
 
 
+@pytest.mark.parametrize("options", [{}, {"max_uses": 100}], ids=["plain", "managed"])
+def test_pool_discard_inside_item_block_is_not_put_back(make_pool: MakePool, options: dict[str, Any]) -> None:
+    # Another item is out, so a wrong put() back would pass the count check.
+    pool, tracker = make_pool(max_size=2, **options)
+    other = pool.get()
+    with pool.item() as obj:
+        pool.discard(obj)
+    assert tracker.disposed == [obj]
+    assert all(free is not obj for free in pool.free_items)
+    pool.put(other)
+    assert pool._in_context == {}
+    assert_settled(pool, tracker)
+
+
+def test_item_context_is_forgotten_when_the_block_ends(make_pool: MakePool) -> None:
+    pool, tracker = make_pool(max_size=1)
+    with pool.item():
+        assert len(pool._in_context) == 1
+    assert pool._in_context == {}
+    with pytest.raises(RuntimeError), pool.item():
+        raise RuntimeError("the block failed")
+    assert pool._in_context == {}
+    assert_settled(pool, tracker)
+
+
 def test_discard_frees_the_slot_and_wakes_a_waiter_to_create(make_pool: MakePool) -> None:
     pool, tracker = make_pool(max_size=1)
     broken = pool.get()
