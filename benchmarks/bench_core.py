@@ -187,6 +187,23 @@ def contended(
     return threads * cycles / elapsed, waits
 
 
+def interleaved_contended(
+    peers: dict[str, Callable[..., Any]], rounds: int, cycles: int, hold: bool = True
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Each peer's median cycles/s over ``rounds`` runs of :func:`contended`.
+
+    The peers take turns within every round, so drift in machine speed hits
+    them alike. Also returns each peer's sorted waits from its last run.
+    """
+    rates: dict[str, list[float]] = {peer: [] for peer in peers}
+    waits: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for peer, cls in peers.items():
+            rate, waits[peer] = contended(cls, threads=1000, items=10, cycles=cycles, hold=hold)
+            rates[peer].append(rate)
+    return {peer: statistics.median(values) for peer, values in rates.items()}, waits
+
+
 def fifo_descents(pool_cls: Callable[..., Any], waiters: int) -> int:
     """Queue ``waiters`` greenthreads in order; count out-of-order services."""
     pool = pool_cls(max_size=1, create=_factory())
@@ -232,14 +249,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Without holding across a switch nobody ever waits, so only "hold" is measured.
     for hold, title in ((True, "1000 gt / 10 items (cycles/s)"),):
-        rates: dict[str, list[float]] = {peer: [] for peer in PEERS}
-        waits: dict[str, list[float]] = {}
-        for _ in range(5):  # interleave the peers so drift hits both alike
-            for peer, cls in PEERS.items():
-                rate, peer_waits = contended(cls, threads=1000, items=10, cycles=cycles, hold=hold)
-                rates[peer].append(rate)
-                waits[peer] = peer_waits
-        med = {peer: statistics.median(values) for peer, values in rates.items()}
+        med, waits = interleaved_contended(PEERS, rounds=5, cycles=cycles, hold=hold)
         ratio = med["ours"] / med["eventlet"]
         print(f"{title:<34}{med['eventlet']:>14.0f}{med['ours']:>14.0f}{ratio:>14.2f}x")
         for label, fraction in (("p50", 0.50), ("p99", 0.99), ("max", 1.0)):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import pathlib
-import statistics
 import sys
 from types import ModuleType
 from typing import Any
@@ -63,11 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     uncontended = bench_core.best_ns_per_op(
         {peer: bench_core.uncontended_get_put(cls) for peer, cls in peers.items()}, loops, repeat
     )
-    rates: dict[str, list[float]] = {peer: [] for peer in peers}
-    for _ in range(rounds):
-        for peer, cls in peers.items():
-            rates[peer].append(bench_core.contended(cls, threads=1000, items=10, cycles=cycles)[0])
-    contended = {peer: statistics.median(values) for peer, values in rates.items()}
+    contended, _waits = bench_core.interleaved_contended(peers, rounds, cycles)
 
     header = f"{'scenario':<34}{'core':>12}{'this tree':>12}{'ratio':>9}"
     print(header)
