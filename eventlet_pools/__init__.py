@@ -5,22 +5,32 @@ works wherever ``from eventlet import pools`` did, and adds timeouts on get,
 FIFO fairness, resize that wakes waiters, close, and no capacity lost to
 failed creates, timeouts or kills; and the lifecycle of a connection pool
 (recycling by age, idleness and use count, health checks, leak detection,
-events and statistics).
+events and statistics); DB-API connection pooling (:mod:`eventlet_pools.dbapi`),
+pool variants (:mod:`eventlet_pools.variants`) and a per-greenthread
+:class:`Proxy`.
 """
 
-from eventlet_pools.errors import PoolClosed, PoolError, PoolTimeout
+from eventlet_pools.dbapi import ConnectionPool, PooledConnection, manage
+from eventlet_pools.errors import ConnectionClosed, PoolClosed, PoolError, PoolTimeout
 from eventlet_pools.events import DISPOSE_REASONS, EVENT_NAMES, PoolEvent
 from eventlet_pools.lifecycle import Backoff
 from eventlet_pools.pool import Pool
+from eventlet_pools.proxy import Proxy
 from eventlet_pools.stats import PoolConfig, PoolStats
 from eventlet_pools.token import Token, TokenPool
+from eventlet_pools.variants import AssertionPool, GreenthreadLocalPool, NullPool, StaticPool
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DISPOSE_REASONS",
     "EVENT_NAMES",
+    "AssertionPool",
     "Backoff",
+    "ConnectionClosed",
+    "ConnectionPool",
+    "GreenthreadLocalPool",
+    "NullPool",
     "Pool",
     "PoolClosed",
     "PoolConfig",
@@ -28,7 +38,11 @@ __all__ = [
     "PoolEvent",
     "PoolStats",
     "PoolTimeout",
+    "PooledConnection",
+    "Proxy",
+    "StaticPool",
     "Token",
     "TokenPool",
     "__version__",
+    "manage",
 ]

@@ -16,12 +16,15 @@ Only this module touches the eventlet hub, so another waiting primitive
 (threads, asyncio) can stand in for it behind the same four operations.
 :class:`GreenAlarm` and :func:`spawn_background` are the two more pieces a
 pool's maintenance greenthread needs: sleeping until a deadline that may move,
-and starting a greenthread nobody joins.
+and starting a greenthread nobody joins. :func:`watch_end` and
+:func:`has_ended` let per-greenthread pools and proxies learn that the
+greenthread holding an item has finished.
 """
 
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections import deque
 from typing import Any, Callable, Optional
 
@@ -31,9 +34,18 @@ with warnings.catch_warnings():
     # eventlet warns at first import that it is deprecated; importing this
     # library is not the moment for the user to see that.
     warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
+    from eventlet.greenthread import GreenThread
     from eventlet.hubs import get_hub
 
-__all__ = ["EXPIRED", "GreenAlarm", "GreenWaiterQueue", "spawn_background"]
+__all__ = [
+    "EXPIRED",
+    "GreenAlarm",
+    "GreenWaiterQueue",
+    "current_greenthread",
+    "has_ended",
+    "spawn_background",
+    "watch_end",
+]
 
 # Waiter states. A waiter is WAITING while queued; GRANTED or FAILED once
 # somebody decided its fate but before it ran; DONE once it ran (or gave up).
@@ -266,3 +278,42 @@ def spawn_background(function: Callable[..., None], *args: Any) -> Any:
     glet = greenlet(function, parent=hub.greenlet)
     hub.schedule_call_global(0, glet.switch, *args)
     return glet
+
+
+def current_greenthread() -> Any:
+    """The greenthread (greenlet) running now."""
+    return getcurrent()
+
+
+def watch_end(glet: Any, callback: Callable[..., None], *args: Any) -> weakref.ref[Any]:
+    """Arrange for ``callback(*args)`` to run once ``glet`` has finished.
+
+    An eventlet ``GreenThread`` (from ``eventlet.spawn``) runs it itself as
+    it finishes, also when it is killed or raises: it is often kept alive
+    by whoever waits for its result, so its collection would come late. Any
+    other greenlet (``spawn_n``, raw greenlets) is watched through a weak
+    reference: the callback runs in a new greenthread soon after the greenlet
+    is garbage collected, never inside the collector. The main greenlet
+    never finishes; neither callback runs for it.
+
+    Returns:
+      A weak reference to ``glet``. Keep it for as long as the callback is
+      wanted: for plain greenlets the callback dies with it. Pass it to
+      :func:`has_ended` to ask whether ``glet`` finished.
+    """
+    if isinstance(glet, GreenThread):
+        glet.link(_call_dropping_first, callback, *args)
+        return weakref.ref(glet)
+    return weakref.ref(glet, lambda _ref: spawn_background(callback, *args))
+
+
+def _call_dropping_first(_first: Any, callback: Callable[..., None], *args: Any) -> None:
+    # GreenThread.link passes the greenthread first; watch_end's callback
+    # does not take it (a greenlet that was collected has none to pass).
+    callback(*args)
+
+
+def has_ended(ref: weakref.ref[Any]) -> bool:
+    """True when the greenlet behind ``ref`` (from :func:`watch_end`) finished."""
+    glet = ref()
+    return glet is None or bool(glet.dead)

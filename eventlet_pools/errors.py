@@ -7,7 +7,7 @@ errors: they raise :class:`ValueError` or :class:`TypeError` naming the argument
 
 from __future__ import annotations
 
-__all__ = ["PoolClosed", "PoolError", "PoolTimeout"]
+__all__ = ["ConnectionClosed", "PoolClosed", "PoolError", "PoolTimeout"]
 
 
 class PoolError(Exception):
@@ -30,3 +30,13 @@ class PoolTimeout(PoolError, TimeoutError):
 
 class PoolClosed(PoolError):
     """The pool was closed: it hands out nothing more."""
+
+
+class ConnectionClosed(PoolError):
+    """A pooled connection (or one of its cursors) was used after it left.
+
+    Raised by the wrapper :class:`~eventlet_pools.dbapi.ConnectionPool`
+    hands out, once its ``close()`` returned the connection to the pool or
+    ``invalidate()`` dropped it: the connection may already serve another
+    greenthread.
+    """

@@ -39,6 +39,8 @@ DISPOSE_REASONS = (
     "overflow",  # an item above max_size came back with nobody waiting
     "closed",  # the pool was closed
     "reclaimed",  # a leaked item whose slot was taken back finally came back
+    "unpooled",  # returned to a NullPool, which keeps nothing
+    "ended",  # the greenthread owning it (GreenthreadLocalPool) finished
 )
 
 

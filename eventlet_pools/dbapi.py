@@ -1,0 +1,703 @@
+"""DB-API 2.0 connection pooling: ConnectionPool, the wrappers it hands out,
+and manage(), which pools a whole driver module.
+
+A :class:`ConnectionPool` keeps DB-API connections in a
+:class:`~eventlet_pools.Pool` and hands each checkout out as a
+:class:`PooledConnection`: it behaves as the driver's connection (cursor(),
+commit(), rollback(), execute() where the driver has it, every other
+attribute forwarded), but its close() returns the connection to the pool,
+rolled back by default, instead of closing it. A connection the server
+dropped is noticed and replaced, so a database restart costs each greenthread
+at most the query it was running.
+
+Any DB-API driver works; for green concurrency it must use eventlet's green
+sockets: pure-Python drivers (pg8000, PyMySQL) after
+``eventlet.monkey_patch()`` (or imported with ``eventlet.import_patched``),
+and sqlite3, which does no network I/O, as it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
+from types import ModuleType, TracebackType
+from typing import Any, Callable, Optional
+
+from eventlet_pools._waiters import spawn_background
+from eventlet_pools.errors import ConnectionClosed
+from eventlet_pools.pool import Pool, _check_callable
+
+__all__ = ["ConnectionPool", "ManagedModule", "PooledConnection", "PooledCursor", "manage", "ping"]
+
+logger = logging.getLogger("eventlet_pools")
+
+RESET_MODES = ("rollback", "commit", None)
+
+# SQLSTATE classes that mean the connection is gone: 08 (connection
+# exception) and 57P01-57P03 (PostgreSQL: terminated by an administrator,
+# crash or shutdown, cannot connect now).
+_DISCONNECT_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def ping(conn: Any) -> bool:
+    """Run ``SELECT 1`` on a DB-API connection; the default ``check``.
+
+    Returns True when the server answered; raises whatever the driver raises
+    when it did not (the pool counts that as a failed check).
+    """
+    cursor = conn.cursor()
+    try:
+        cursor.execute("SELECT 1")
+        cursor.fetchall()
+    finally:
+        cursor.close()
+    return True
+
+
+def _driver_errors(conn: Any) -> tuple[type[BaseException], ...]:
+    # The driver's OperationalError and InterfaceError: from the connection
+    # (PEP 249's optional extension), else from the driver's package.
+    found: list[type[BaseException]] = []
+    for name in ("OperationalError", "InterfaceError"):
+        cls = getattr(conn, name, None)
+        module_name = type(conn).__module__
+        while not isinstance(cls, type) and module_name:
+            module = sys.modules.get(module_name)
+            cls = getattr(module, name, None) if module is not None else None
+            module_name = module_name.rpartition(".")[0]
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            found.append(cls)
+    return tuple(found)
+
+
+def _sqlstate(exc: BaseException) -> Optional[str]:
+    # pg8000 puts the server's fields in args[0] ({'C': '57P01', ...});
+    # psycopg has .sqlstate, psycopg2 .pgcode.
+    for attr in ("sqlstate", "pgcode"):
+        code = getattr(exc, attr, None)
+        if isinstance(code, str):
+            return code
+    if exc.args and isinstance(exc.args[0], dict):
+        code = exc.args[0].get("C")
+        if isinstance(code, str):
+            return code
+    return None
+
+
+class ConnectionPool:
+    """A pool of DB-API 2.0 connections for green servers.
+
+    ``connect`` is called with no arguments to open a connection (wrap your
+    driver's connect with the arguments it needs, e.g. with
+    :func:`functools.partial`). :meth:`connect` checks a connection out and
+    returns it as a :class:`PooledConnection`; its ``close()`` (or the end
+    of a ``with`` block) gives it back. Giving back rolls back whatever the
+    holder did not commit (``reset_on_return``), so the next holder starts
+    clean. A connection that was idle for ``check_when_idle`` seconds or
+    more is pinged (``SELECT 1``) before it is handed out again; one that
+    fails the ping is closed and replaced, without the caller noticing.
+
+    When a query fails with one of the driver's OperationalError or
+    InterfaceError (or a SQLSTATE saying the connection is gone), the
+    connection is suspect: when it is given back it is rolled back and
+    pinged, and closed instead of kept if the server is gone. Once one
+    connection turned out dead, every connection returned before that is
+    checked before its next checkout, however recently it was used, since
+    a server restart kills them all. So a restart costs each greenthread at
+    most the query it was running; the pool refills with new connections
+    as they are asked for.
+
+    A wrapper that is garbage collected while still checked out returns its
+    connection, rolled back, and logs a warning.
+
+    Every lifecycle option of :class:`~eventlet_pools.Pool` is accepted
+    (``max_overflow``, ``max_hold``, ``reclaim_after``,
+    ``health_check_interval``, ``create_retry``, ``clock``...), and the
+    pool's events and statistics are those of the underlying Pool
+    (:attr:`pool`): its items are the raw connections.
+
+    Args:
+      connect: zero-argument callable returning a new DB-API connection.
+      min_size: connections opened at construction.
+      max_size: most connections open at once.
+      timeout: default seconds :meth:`connect` waits for a free connection.
+      max_age: seconds after which a connection is closed and replaced.
+      max_idle: seconds a free connection may sit unused before it is closed
+        (never going below ``min_size``).
+      max_uses: checkouts after which a connection is closed and replaced.
+      check: ``check(conn) -> bool`` run before handing out a connection
+        that was idle; the default :func:`ping` runs ``SELECT 1``. ``None``
+        turns checking off.
+      check_when_idle: seconds a connection must have been idle (since it
+        was returned or last checked) before ``check`` runs; 0 checks on
+        every checkout.
+      reset_on_return: ``'rollback'`` (default), ``'commit'`` or ``None``:
+        what giving a connection back does to its open transaction.
+      is_disconnect: ``is_disconnect(exc) -> bool`` deciding which driver
+        errors make a connection suspect; by default the driver's
+        OperationalError and InterfaceError and the SQLSTATEs of class 08
+        and 57P01-57P03.
+      **pool_options: further :class:`~eventlet_pools.Pool` options.
+
+    Raises:
+      TypeError: ``connect``, ``check`` or ``is_disconnect`` is not callable,
+        a Pool option that the pool sets itself (``create``, ``dispose``,
+        ``reset``) or an unknown option is passed.
+      ValueError: a bad size, duration or ``reset_on_return``.
+      Anything ``connect`` raises while opening ``min_size`` connections.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        *,
+        min_size: int = 0,
+        max_size: int = 10,
+        timeout: Optional[float] = 30.0,
+        max_age: Optional[float] = None,
+        max_idle: Optional[float] = None,
+        max_uses: Optional[int] = None,
+        check: Optional[Callable[[Any], Any]] = ping,
+        check_when_idle: float = 3.0,
+        reset_on_return: Optional[str] = "rollback",
+        is_disconnect: Optional[Callable[[BaseException], bool]] = None,
+        **pool_options: Any,
+    ) -> None:
+        if not callable(connect):
+            raise TypeError(f"connect must be a zero-argument callable, got {connect!r}")
+        _check_callable("check", check)
+        _check_callable("is_disconnect", is_disconnect)
+        if reset_on_return not in RESET_MODES:
+            raise ValueError(f"reset_on_return must be 'rollback', 'commit' or None, got {reset_on_return!r}")
+        if isinstance(check_when_idle, bool) or not isinstance(check_when_idle, (int, float)):
+            raise TypeError(f"check_when_idle must be a number of seconds, got {check_when_idle!r}")
+        if not check_when_idle >= 0:
+            raise ValueError(f"check_when_idle must be >= 0, got {check_when_idle!r}")
+        for own in ("create", "dispose", "reset"):
+            if own in pool_options:
+                raise TypeError(
+                    f"ConnectionPool sets the Pool's {own}= itself; got {own}={pool_options[own]!r}"
+                    + (" (use reset_on_return=)" if own == "reset" else "")
+                )
+        self._connect = connect
+        self._check = check
+        self._check_when_idle = float(check_when_idle)
+        self._reset_on_return = reset_on_return
+        self._is_disconnect = is_disconnect
+        self._disconnect_errors: Optional[tuple[type[BaseException], ...]] = None
+        # When each pooled connection was last known good (returned or
+        # checked), by id: check() runs only on those idle long enough.
+        self._known_good: dict[int, float] = {}
+        self._clock: Callable[[], float] = pool_options.get("clock", time.monotonic)
+        # When a connection last turned out dead. A server restart or a
+        # network cut kills every connection at once, so from then on even
+        # recently used ones are checked before they are handed out again.
+        self._dead_seen_at = -float("inf")
+        reset = {"rollback": _rollback, "commit": _commit, None: None}[reset_on_return]
+        #: The underlying :class:`~eventlet_pools.Pool` of raw connections.
+        self.pool: Pool[Any] = Pool(
+            min_size,
+            max_size,
+            create=self._open,
+            dispose=self._close_connection,
+            timeout=timeout,
+            max_age=max_age,
+            max_idle=max_idle,
+            max_uses=max_uses,
+            check=self._check_if_idle if check is not None else None,
+            reset=reset,
+            **pool_options,
+        )
+
+    # ------------------------------------------------------------------
+    def connect(self, timeout: Optional[float] = None) -> PooledConnection:
+        """Check a connection out; close() the result to give it back.
+
+        Args:
+          timeout: seconds to wait for one; ``None`` uses the pool's.
+
+        Raises:
+          PoolTimeout: none came free in time.
+          PoolClosed: the pool is closed.
+          Whatever the driver's connect raises when a new one is opened.
+        """
+        conn = self.pool.get(True, timeout)
+        try:
+            return PooledConnection(self, conn)
+        except BaseException:
+            self.pool.put(conn)
+            raise
+
+    @contextmanager
+    def connection(self, timeout: Optional[float] = None) -> Iterator[PooledConnection]:
+        """Check a connection out for a ``with`` block; it always comes back.
+
+        Nothing is committed for you: call ``conn.commit()``; what is not
+        committed is rolled back (with the default ``reset_on_return``).
+
+        Raises:
+          As :meth:`connect`.
+        """
+        wrapper = self.connect(timeout)
+        try:
+            yield wrapper
+        finally:
+            wrapper.close()
+
+    def close(self) -> None:
+        """Close the free connections now and the checked-out ones as they
+        come back; every waiter and later connect() gets PoolClosed."""
+        self.pool.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self.pool.closed
+
+    def resize(self, new_size: int) -> None:
+        """Change ``max_size`` at run time (see :meth:`Pool.resize <eventlet_pools.Pool.resize>`)."""
+        self.pool.resize(new_size)
+
+    @property
+    def max_size(self) -> int:
+        """Most connections open at once; assigning to it resizes."""
+        return self.pool.max_size
+
+    @max_size.setter
+    def max_size(self, new_size: int) -> None:
+        self.pool.resize(new_size)
+
+    def free(self) -> int:
+        """How many connect() calls would succeed now without waiting."""
+        return self.pool.free()
+
+    def waiting(self) -> int:
+        """How many greenthreads wait for a connection."""
+        return self.pool.waiting()
+
+    def stats(self) -> Any:
+        """The underlying pool's :class:`~eventlet_pools.PoolStats`."""
+        return self.pool.stats()
+
+    def status(self) -> str:
+        """One line: sizes, counters and waits of the underlying pool."""
+        return self.pool.status()
+
+    def __enter__(self) -> ConnectionPool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<ConnectionPool of {self._connect!r}: {self.pool!r}>"
+
+    # ------------------------------------------------------------------
+    # what the wrappers and the underlying pool call
+    def _open(self) -> Any:
+        conn = self._connect()
+        if self._disconnect_errors is None:
+            self._disconnect_errors = _driver_errors(conn)
+        return conn
+
+    def _close_connection(self, conn: Any) -> None:
+        self._known_good.pop(id(conn), None)
+        conn.close()
+
+    def _check_if_idle(self, conn: Any) -> bool:
+        now = self._clock()
+        since = self._known_good.get(id(conn))
+        if since is not None and since > self._dead_seen_at and now - since < self._check_when_idle:
+            return True
+        assert self._check is not None
+        try:
+            ok = self._check(conn)
+        except Exception:
+            self._dead_seen_at = now
+            raise
+        if not ok:
+            return False
+        self._known_good[id(conn)] = self._clock()
+        return True
+
+    def _suspects(self, exc: BaseException) -> bool:
+        # Does this error from the driver mean the connection may be dead?
+        if self._is_disconnect is not None:
+            return bool(self._is_disconnect(exc))
+        if self._disconnect_errors and isinstance(exc, self._disconnect_errors):
+            return True
+        code = _sqlstate(exc)
+        return code is not None and code.startswith(_DISCONNECT_SQLSTATES)
+
+    def _give_back(self, conn: Any, suspect: bool) -> None:
+        # A suspect connection goes back only if, rolled back, it still
+        # answers; otherwise it is closed and its slot freed.
+        if suspect:
+            try:
+                _rollback(conn)
+                ping(conn)
+            except Exception as exc:
+                logger.info("dropping a connection the server no longer answers on: %r", exc)
+                self._dead_seen_at = self._clock()
+                self.pool.discard(conn)
+                return
+        # Noted before put(): if put() disposes it, dispose forgets it again.
+        self._known_good[id(conn)] = self._clock()
+        self.pool.put(conn)
+
+    def _return_lost(self, conn: Any, suspect: bool) -> None:
+        # A wrapper was garbage collected while checked out: roll back what
+        # its holder left behind (whatever reset_on_return says), then give
+        # the connection back.
+        logger.warning(
+            "a connection checked out of %r was garbage collected without close(); returning it, rolled back",
+            self,
+        )
+        try:
+            _rollback(conn)
+        except Exception as exc:
+            logger.info("rolling back a lost connection failed (%r); closing it", exc)
+            self.pool.discard(conn)
+            return
+        self._give_back(conn, suspect)
+
+
+def _rollback(conn: Any) -> None:
+    conn.rollback()
+
+
+def _commit(conn: Any) -> None:
+    conn.commit()
+
+
+class _Lease:
+    """One checkout: the connection, and whether an error made it suspect.
+
+    Shared between a wrapper and its finalizer, which must not refer to the
+    wrapper itself.
+    """
+
+    __slots__ = ("conn", "suspect")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.suspect = False
+
+
+def _lost(owner: ConnectionPool, lease: _Lease) -> None:
+    # Finalizer of a wrapper collected while checked out. It runs inside the
+    # garbage collector, in whatever greenthread: the rollback (network I/O)
+    # happens in a greenthread of its own.
+    spawn_background(owner._return_lost, lease.conn, lease.suspect)
+
+
+class PooledConnection:
+    """A checked-out connection that returns to its pool on close().
+
+    It behaves as the driver's connection: cursor() (wrapped, see
+    :class:`PooledCursor`), commit(), rollback(), and every other attribute
+    or method is the driver's own (execute() too, where the driver has it).
+    Driver errors that mean the connection is gone make it suspect (see
+    :class:`ConnectionPool`).
+
+    ``close()`` gives the connection back (calling it again does nothing);
+    ``invalidate()`` closes it for good and frees its slot. After either,
+    any other use raises :class:`~eventlet_pools.ConnectionClosed`. As a
+    context manager it gives the connection back when the block ends.
+    """
+
+    __slots__ = ("__weakref__", "_finalizer", "_lease", "_owner")
+
+    _finalizer: weakref.finalize[Any, Any]
+    _lease: Optional[_Lease]
+    _owner: ConnectionPool
+
+    def __init__(self, owner: ConnectionPool, conn: Any) -> None:
+        lease = _Lease(conn)
+        object.__setattr__(self, "_owner", owner)
+        object.__setattr__(self, "_lease", lease)
+        finalizer = weakref.finalize(self, _lost, owner, lease)
+        finalizer.atexit = False  # at exit nothing would run the greenthread
+        object.__setattr__(self, "_finalizer", finalizer)
+
+    @property
+    def connection(self) -> Any:
+        """The driver's own connection (do not close it yourself).
+
+        Raises:
+          ConnectionClosed: this wrapper was closed or invalidated.
+        """
+        return self._live().conn
+
+    @property
+    def closed(self) -> bool:
+        """True once close() or invalidate() was called."""
+        return self._lease is None
+
+    def cursor(self, *args: Any, **kwargs: Any) -> PooledCursor:
+        """A new cursor of the driver's, whose errors are watched for disconnects."""
+        lease = self._live()
+        return PooledCursor(self, self._call(lease, lease.conn.cursor, args, kwargs))
+
+    def commit(self) -> None:
+        """Commit the current transaction."""
+        lease = self._live()
+        self._call(lease, lease.conn.commit, (), {})
+
+    def rollback(self) -> None:
+        """Roll back the current transaction."""
+        lease = self._live()
+        self._call(lease, lease.conn.rollback, (), {})
+
+    def close(self) -> None:
+        """Give the connection back to the pool; idempotent."""
+        lease = self._lease
+        if lease is None:
+            return
+        self._leave()
+        self._owner._give_back(lease.conn, lease.suspect)
+
+    def invalidate(self) -> None:
+        """Close the connection for good (it is broken); its slot is freed.
+
+        Raises:
+          ConnectionClosed: this wrapper was already closed or invalidated.
+        """
+        lease = self._live()
+        self._leave()
+        self._owner.pool.discard(lease.conn)
+
+    def __getattr__(self, name: str) -> Any:
+        lease = self._live()
+        value = getattr(lease.conn, name)
+        if not callable(value):
+            return value
+        watched = self._call
+
+        @functools.wraps(value)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            # Checked again at call time: the method may have been looked up
+            # before close().
+            return watched(self._live(), value, args, kwargs)
+
+        return call
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._live().conn, name, value)
+
+    def __enter__(self) -> PooledConnection:
+        self._live()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        lease = self._lease
+        state = "closed" if lease is None else repr(lease.conn)
+        return f"<PooledConnection {state} of {self._owner!r}>"
+
+    # ------------------------------------------------------------------
+    def _live(self) -> _Lease:
+        lease = self._lease
+        if lease is None:
+            raise ConnectionClosed(
+                "this pooled connection was closed (returned to its pool) or invalidated; "
+                "check out another with pool.connect()"
+            )
+        return lease
+
+    def _leave(self) -> None:
+        object.__setattr__(self, "_lease", None)
+        self._finalizer.detach()
+
+    def _call(self, lease: _Lease, method: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except Exception as exc:
+            if not lease.suspect and self._owner._suspects(exc):
+                lease.suspect = True
+            raise
+
+
+class PooledCursor:
+    """A driver cursor whose errors are watched for disconnects.
+
+    Every attribute and method is the driver cursor's own; iterating it
+    iterates the cursor; as a context manager it closes the cursor. Once
+    its connection was given back, any use raises
+    :class:`~eventlet_pools.ConnectionClosed`.
+    """
+
+    __slots__ = ("_conn", "_raw")
+
+    _conn: PooledConnection
+    _raw: Any
+
+    def __init__(self, conn: PooledConnection, raw: Any) -> None:
+        object.__setattr__(self, "_conn", conn)
+        object.__setattr__(self, "_raw", raw)
+
+    @property
+    def raw(self) -> Any:
+        """The driver's own cursor."""
+        self._conn._live()
+        return self._raw
+
+    def __getattr__(self, name: str) -> Any:
+        self._conn._live()
+        value = getattr(self._raw, name)
+        if not callable(value):
+            return value
+        conn = self._conn
+
+        @functools.wraps(value)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return conn._call(conn._live(), value, args, kwargs)
+
+        return call
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._conn._live()
+        setattr(self._raw, name, value)
+
+    def __iter__(self) -> Iterator[Any]:
+        conn = self._conn
+        rows = iter(self._raw)
+        while True:
+            try:
+                row = conn._call(conn._live(), next, (rows,), {})
+            except StopIteration:
+                return
+            yield row
+
+    def __enter__(self) -> PooledCursor:
+        self._conn._live()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if self._conn._lease is not None:
+            self._raw.close()
+
+    def __repr__(self) -> str:
+        return f"<PooledCursor {self._raw!r}>"
+
+
+class ManagedModule:
+    """A DB-API module whose connect() draws from pools: see :func:`manage`."""
+
+    def __init__(self, module: ModuleType, **pool_options: Any) -> None:
+        if not callable(getattr(module, "connect", None)):
+            raise TypeError(f"manage() needs a DB-API module with a connect() function, got {module!r}")
+        # Bad options fail now, not at the first connect().
+        ConnectionPool(_no_connect, **{**pool_options, "min_size": 0}).close()
+        self.module = module
+        self._options = pool_options
+        self._pools: dict[Hashable, ConnectionPool] = {}
+        self._lock = threading.Lock()
+
+    def connect(self, *args: Any, **kwargs: Any) -> PooledConnection:
+        """Check a connection out of the pool for these connect() arguments.
+
+        Raises:
+          TypeError: an argument is unhashable, so no pool can be keyed by it.
+          As :meth:`ConnectionPool.connect`.
+        """
+        return self.get_pool(*args, **kwargs).connect()
+
+    def get_pool(self, *args: Any, **kwargs: Any) -> ConnectionPool:
+        """The pool for these connect() arguments, made on first use.
+
+        Raises:
+          TypeError: an argument is unhashable.
+        """
+        key = (args, tuple(sorted(kwargs.items())))
+        try:
+            hash(key)
+        except TypeError:
+            raise TypeError(
+                f"manage(): connect() arguments must be hashable to choose a pool, got {args!r}, {kwargs!r}"
+            ) from None
+        with self._lock:
+            pool = self._pools.get(key)
+        if pool is not None:
+            return pool
+        # Made outside the lock: opening min_size connections switches
+        # greenthreads, and a plain lock held across a switch would block
+        # the whole hub. Two racing callers may both make one; one wins.
+        made = ConnectionPool(functools.partial(self.module.connect, *args, **kwargs), **self._options)
+        with self._lock:
+            pool = self._pools.setdefault(key, made)
+        if pool is not made:
+            made.close()
+        return pool
+
+    @property
+    def pools(self) -> dict[Hashable, ConnectionPool]:
+        """A copy of the pools made so far, by their connect() arguments."""
+        with self._lock:
+            return dict(self._pools)
+
+    def dispose(self) -> None:
+        """Close every pool; later connect() calls make new ones."""
+        with self._lock:
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # paramstyle, Error, Binary... come from the driver itself.
+        return getattr(self.module, name)
+
+    def __repr__(self) -> str:
+        return f"<ManagedModule {self.module.__name__}: {len(self._pools)} pool(s)>"
+
+
+def _no_connect() -> Any:
+    raise AssertionError("only used to validate options")  # pragma: no cover
+
+
+def manage(module: ModuleType | str, **pool_options: Any) -> ManagedModule:
+    """Pool a whole DB-API module: ``connect(*args, **kwargs)`` draws from one
+    :class:`ConnectionPool` per distinct set of arguments.
+
+    Everything else (``paramstyle``, the exception classes...) is the
+    module's own, so ``db = manage(pg8000)`` can replace the import in code
+    that calls ``db.connect(...)``. Pools are made on first use and safely
+    from any thread or greenthread; :meth:`ManagedModule.dispose` closes
+    them all.
+
+    Args:
+      module: the DB-API module, or its import name.
+      **pool_options: arguments for each :class:`ConnectionPool`.
+
+    Raises:
+      TypeError, ValueError: as for :class:`ConnectionPool`, or ``module``
+        has no connect().
+    """
+    if isinstance(module, str):
+        module = importlib.import_module(module)
+    return ManagedModule(module, **pool_options)
