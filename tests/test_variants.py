@@ -273,8 +273,9 @@ def test_null_pool_limits_concurrency_and_serves_waiters_in_order() -> None:
 
 @pytest.mark.parametrize("option", ["min_size", "max_age", "order_as_stack"])
 def test_null_pool_refuses_pooling_options(option: str) -> None:
+    options: dict[str, Any] = {option: 1}
     with pytest.raises(TypeError, match=option):
-        NullPool(2, object, **{option: 1})
+        NullPool(2, object, **options)
 
 
 # ----------------------------------------------------------------------
