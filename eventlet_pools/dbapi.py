@@ -24,6 +24,7 @@ import logging
 import sys
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
@@ -63,10 +64,14 @@ def ping(conn: Any) -> bool:
 
 def _driver_errors(conn: Any) -> tuple[type[BaseException], ...]:
     # The driver's OperationalError and InterfaceError: from the connection
-    # (PEP 249's optional extension), else from the driver's package.
+    # (PEP 249's optional extension; exactly the classes it raises, even
+    # for a driver imported twice, e.g. by eventlet.import_patched), else
+    # from the driver's package, walking up from the connection's module.
     found: list[type[BaseException]] = []
     for name in ("OperationalError", "InterfaceError"):
-        cls = getattr(conn, name, None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # some drivers warn on the extension
+            cls = getattr(conn, name, None)
         module_name = type(conn).__module__
         while not isinstance(cls, type) and module_name:
             module = sys.modules.get(module_name)
@@ -200,7 +205,7 @@ class ConnectionPool:
         # network cut kills every connection at once, so from then on even
         # recently used ones are checked before they are handed out again.
         self._dead_seen_at = -float("inf")
-        reset = {"rollback": _rollback, "commit": _commit, None: None}[reset_on_return]
+        self._reset = {"rollback": _rollback, "commit": _commit, None: None}[reset_on_return]
         #: The underlying :class:`~eventlet_pools.Pool` of raw connections.
         self.pool: Pool[Any] = Pool(
             min_size,
@@ -212,7 +217,7 @@ class ConnectionPool:
             max_idle=max_idle,
             max_uses=max_uses,
             check=self._check_if_idle if check is not None else None,
-            reset=reset,
+            reset=self._reset_connection if self._reset is not None else None,
             **pool_options,
         )
 
@@ -331,6 +336,16 @@ class ConnectionPool:
             return False
         self._known_good[id(conn)] = self._clock()
         return True
+
+    def _reset_connection(self, conn: Any) -> None:
+        # A reset that fails means a dead connection (the pool disposes it):
+        # the others are suspect too.
+        assert self._reset is not None
+        try:
+            self._reset(conn)
+        except Exception:
+            self._dead_seen_at = self._clock()
+            raise
 
     def _suspects(self, exc: BaseException) -> bool:
         # Does this error from the driver mean the connection may be dead?
