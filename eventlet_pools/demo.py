@@ -1,13 +1,19 @@
-"""A green WSGI server whose handlers share a Pool of sqlite3 connections.
+"""A green WSGI server whose handlers share a ConnectionPool.
 
 Run ``python -m eventlet_pools.demo --help`` for the options. The demo starts
 an eventlet WSGI server on 127.0.0.1 (a free port), whose handler checks a
-sqlite3 connection out of a :class:`~eventlet_pools.Pool` to record and read
-a visit, and takes a :class:`~eventlet_pools.TokenPool` token around a
-simulated outbound call. It then fires requests at itself from green
+database connection out of a :class:`~eventlet_pools.dbapi.ConnectionPool` to
+record and read a visit, and takes a :class:`~eventlet_pools.TokenPool` token
+around a simulated outbound call. It then fires requests at itself from green
 clients, prints progress while they run, and ends with a summary: requests,
 errors, the pool size reached, and how long handlers waited for a connection.
 It exits 0 when every request succeeded.
+
+The database is sqlite3 (a temporary file) unless ``--dsn`` names a server:
+``postgresql://user@host:port/db`` (through pg8000) or
+``mysql://user:password@host:port/db`` (through PyMySQL), both made green
+with ``eventlet.import_patched``. On a server the demo uses a table of its
+own, ``eventlet_pools_demo_visits``, and drops it at the end.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
+from urllib.parse import unquote, urlsplit
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -28,12 +36,14 @@ with warnings.catch_warnings():
     import eventlet.wsgi
     from eventlet.green.urllib import request as green_request
 
-from eventlet_pools.pool import Pool
+from eventlet_pools.dbapi import ConnectionPool
 from eventlet_pools.token import TokenPool
 
-__all__ = ["main"]
+__all__ = ["Database", "main", "open_database"]
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+SERVER_TABLE = "eventlet_pools_demo_visits"
 
 
 class _Quiet:
@@ -49,35 +59,114 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
 
 
+@dataclass
+class Database:
+    """Where the visits go: how to connect, and the SQL for this server."""
+
+    label: str
+    connect: Callable[[], Any]
+    table: str
+    mark: str  # the driver's parameter placeholder
+    drop_table_at_end: bool
+
+    def setup(self) -> None:
+        """Create the visits table (and empty it, on a server)."""
+        conn = self.connect()
+        try:
+            cur = conn.cursor()
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (page INTEGER, at REAL)")
+            if self.drop_table_at_end:
+                cur.execute(f"DELETE FROM {self.table}")
+            conn.commit()
+        finally:
+            conn.close()
+
+    def teardown(self) -> None:
+        """Drop the table the demo made on a server."""
+        if not self.drop_table_at_end:
+            return
+        conn = self.connect()
+        try:
+            conn.cursor().execute(f"DROP TABLE IF EXISTS {self.table}")
+            conn.commit()
+        finally:
+            conn.close()
+
+
+def open_database(dsn: Optional[str], db_path: Optional[str]) -> Database:
+    """The :class:`Database` for a ``--dsn`` (or a sqlite3 file path).
+
+    Raises:
+      ValueError: an unsupported scheme or a DSN without a database name.
+    """
+    if dsn is None or dsn.startswith("sqlite:"):
+        path = db_path if dsn is None else dsn.partition("sqlite:")[2].lstrip("/") or db_path
+        if path is None:
+            raise ValueError("sqlite needs a file: sqlite:///path/to/file.sqlite3")
+        if dsn is not None and dsn.startswith("sqlite:////"):
+            path = "/" + path
+
+        def connect_sqlite() -> sqlite3.Connection:
+            # One OS thread runs every greenthread, so sharing across them
+            # is safe; autocommit, so no write lock is held across a switch.
+            return sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+
+        return Database(f"sqlite3 ({path})", connect_sqlite, "visits", "?", False)
+    url = urlsplit(dsn)
+    database = url.path.lstrip("/")
+    if not database:
+        raise ValueError(f"the DSN names no database: {dsn!r}")
+    kwargs: dict[str, Any] = {
+        "host": url.hostname or "127.0.0.1",
+        "user": unquote(url.username) if url.username else None,
+        "database": database,
+    }
+    if url.password:
+        kwargs["password"] = unquote(url.password)
+    if url.scheme in ("postgresql", "postgres"):
+        driver = eventlet.import_patched("pg8000")
+        kwargs["port"] = url.port or 5432
+        kwargs["user"] = kwargs["user"] or "postgres"
+    elif url.scheme in ("mysql", "mariadb"):
+        driver = eventlet.import_patched("pymysql")
+        kwargs["port"] = url.port or 3306
+        kwargs["user"] = kwargs["user"] or "root"
+    else:
+        raise ValueError(f"unsupported DSN scheme {url.scheme!r}: use postgresql://, mysql:// or sqlite://")
+
+    def connect_server() -> Any:
+        return driver.connect(**kwargs)
+
+    label = f"{url.scheme}://{kwargs['host']}:{kwargs['port']}/{database}"
+    return Database(label, connect_server, SERVER_TABLE, "%s", True)
+
+
 class Demo:
     """The server side: pools, the WSGI app, and what it measured."""
 
-    def __init__(self, db_path: str, pool_size: int, outbound_limit: int, work_ms: float) -> None:
-        self.db_path = db_path
+    def __init__(self, database: Database, pool_size: int, outbound_limit: int, work_ms: float) -> None:
+        self.database = database
         self.work_s = work_ms / 1000.0
-        with sqlite3.connect(db_path) as setup:
-            setup.execute("CREATE TABLE IF NOT EXISTS visits (page INTEGER, at REAL)")
-        self.connections: Pool[sqlite3.Connection] = Pool(
-            max_size=pool_size, create=self._connect, dispose=lambda conn: conn.close(), timeout=30
-        )
+        database.setup()
+        self.connections = ConnectionPool(database.connect, max_size=pool_size, timeout=30)
         self.outbound = TokenPool(max_size=outbound_limit)
         self.waits: list[float] = []
         self.size_reached = 0
 
-    def _connect(self) -> sqlite3.Connection:
-        # One OS thread runs every greenthread, so sharing across them is safe.
-        return sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
-
     def app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """The WSGI application: record a visit, read the count, call 'out'."""
         page = int(environ.get("PATH_INFO", "/0").strip("/") or 0)
+        table, mark = self.database.table, self.database.mark
         asked = time.monotonic()
-        with self.connections.item() as conn:
+        with self.connections.connection() as conn:
             self.waits.append(time.monotonic() - asked)
-            self.size_reached = max(self.size_reached, self.connections.current_size)
-            conn.execute("INSERT INTO visits VALUES (?, ?)", (page, time.time()))
+            self.size_reached = max(self.size_reached, self.connections.pool.current_size)
+            cur = conn.cursor()
+            cur.execute(f"INSERT INTO {table} VALUES ({mark}, {mark})", (page, time.time()))
+            conn.commit()
             eventlet.sleep(self.work_s)  # the query's latency, spent cooperatively
-            (count,) = conn.execute("SELECT COUNT(*) FROM visits WHERE page = ?", (page,)).fetchone()
+            cur.execute(f"SELECT COUNT(*) FROM {table} WHERE page = {mark}", (page,))
+            (count,) = cur.fetchone()
         with self.outbound.item():
             eventlet.sleep(self.work_s)  # a call to another service
         body = f"page {page} seen {count} times\n".encode()
@@ -93,19 +182,21 @@ def run(
     work_ms: float,
     db_path: Optional[str] = None,
     out: Any = sys.stdout,
+    dsn: Optional[str] = None,
 ) -> int:
     """Serve, load, and report; returns the process exit status."""
     own_dir = None
-    if db_path is None:
+    if db_path is None and dsn is None:
         own_dir = tempfile.mkdtemp(prefix="eventlet_pools_demo_")
         db_path = os.path.join(own_dir, "demo.sqlite3")
-    demo = Demo(db_path, pool_size, outbound_limit, work_ms)
+    database = open_database(dsn, db_path)
+    demo = Demo(database, pool_size, outbound_limit, work_ms)
     sock = eventlet.listen(("127.0.0.1", 0), backlog=max(128, concurrency * 2))
     port = sock.getsockname()[1]
     server = eventlet.spawn(eventlet.wsgi.server, sock, demo.app, log=_Quiet(), log_output=False)
     print(
-        f"serving on http://127.0.0.1:{port}/ with a pool of {pool_size} sqlite3 "
-        f"connections ({db_path}); {requests} requests, {concurrency} at a time",
+        f"serving on http://127.0.0.1:{port}/ with a pool of {pool_size} connections to "
+        f"{database.label}; {requests} requests, {concurrency} at a time",
         file=out,
     )
 
@@ -142,6 +233,7 @@ def run(
     sock.close()
     demo.connections.close()
     demo.outbound.close()
+    database.teardown()
 
     waits = sorted(demo.waits)
     print("summary:", file=out)
@@ -153,7 +245,7 @@ def run(
         f"p99 {_percentile(waits, 0.99) * 1e3:.2f} ms",
         file=out,
     )
-    if own_dir is not None:
+    if own_dir is not None and db_path is not None:
         os.remove(db_path)
         os.rmdir(own_dir)
     return 0 if errors == 0 and done == requests else 1
@@ -170,7 +262,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     """Parse the command line and run the demo."""
     parser = argparse.ArgumentParser(
         prog="python -m eventlet_pools.demo",
-        description="Serve a green WSGI app backed by a Pool of sqlite3 connections, "
+        description="Serve a green WSGI app backed by a ConnectionPool (sqlite3, PostgreSQL or MariaDB), "
         "load it with concurrent green clients, and report how the pool behaved.",
     )
     parser.add_argument("--requests", type=_positive, default=400, help="requests to send (default 400)")
@@ -178,7 +270,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "--concurrency", type=_positive, default=100, help="requests in flight at once (default 100)"
     )
     parser.add_argument(
-        "--pool-size", type=_positive, default=5, help="max sqlite3 connections in the pool (default 5)"
+        "--pool-size", type=_positive, default=5, help="max connections in the pool (default 5)"
     )
     parser.add_argument(
         "--outbound-limit",
@@ -195,8 +287,28 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument(
         "--db", default=None, help="sqlite3 file to use (default: a temporary file, removed after)"
     )
+    parser.add_argument(
+        "--dsn",
+        default=None,
+        help="database to use instead of sqlite3: postgresql://user@host:port/db or "
+        "mysql://user:password@host:port/db (the demo makes and drops its own table)",
+    )
     args = parser.parse_args(argv)
-    return run(args.requests, args.concurrency, args.pool_size, args.outbound_limit, args.work_ms, args.db)
+    if args.dsn is not None and args.db is not None:
+        parser.error("give --db (a sqlite3 file) or --dsn, not both")
+    try:
+        open_database(args.dsn, args.db or "unused")
+    except ValueError as exc:
+        parser.error(str(exc))
+    return run(
+        args.requests,
+        args.concurrency,
+        args.pool_size,
+        args.outbound_limit,
+        args.work_ms,
+        args.db,
+        dsn=args.dsn,
+    )
 
 
 if __name__ == "__main__":

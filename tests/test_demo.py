@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from eventlet_pools import demo
 
 
@@ -64,3 +66,47 @@ def test_demo_module_runs_clean_as_a_program() -> None:
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "errors: 0" in ran.stdout
     assert "deprecated" not in ran.stderr
+
+
+@pytest.mark.parametrize(
+    ("dsn", "tables_sql"),
+    [
+        (
+            "postgresql://postgres@127.0.0.1:5432/test",
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'eventlet_pools_demo_visits'",
+        ),
+        (
+            "mysql://root@127.0.0.1:3306/test",
+            "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'eventlet_pools_demo_visits'",
+        ),
+    ],
+    ids=["postgresql", "mariadb"],
+)
+def test_demo_runs_on_a_database_server_and_drops_its_table(dsn: str, tables_sql: str) -> None:
+    out = io.StringIO()
+    assert demo.run(80, 20, 3, 4, 1.0, out=out, dsn=dsn) == 0, out.getvalue()
+    text = out.getvalue()
+    assert "errors: 0" in text
+    assert dsn.split("@")[1] in text  # the summary names the server it used
+    check = demo.open_database(dsn, None).connect()
+    try:
+        cur = check.cursor()
+        cur.execute(tables_sql)
+        assert cur.fetchone()[0] == 0
+    finally:
+        check.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--dsn", "redis://127.0.0.1/0"], "unsupported DSN scheme"),
+        (["--dsn", "postgresql://127.0.0.1"], "names no database"),
+        (["--dsn", "sqlite:///x.db", "--db", "y.db"], "not both"),
+    ],
+)
+def test_demo_refuses_bad_dsns(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        demo.main(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
