@@ -28,7 +28,7 @@ def _endpoints(source: Any) -> tuple[Callable[..., Any], Callable[[Any], None]]:
     # How to check an item out of the source, and how to give it back.
     if isinstance(source, ConnectionPool):
         return source.connect, lambda wrapper: wrapper.close()
-    return source.get, source.put
+    return lambda timeout: source.get(True, timeout), source.put
 
 
 class Proxy:
