@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import pathlib
 import re
+import socket
 import subprocess
 import sys
+import warnings
+from typing import Any
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import eventlet
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -48,3 +58,107 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "pytest" in test_command
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_command in ci
+
+
+def test_pg_wsgi_app_example_serves_on_five_connections() -> None:
+    ran = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "pg_wsgi_app.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "100 requests in" in ran.stdout
+    assert ", 0 errors" in ran.stdout
+    opened = int(re.search(r"connections opened: (\d+)", ran.stdout).group(1))  # type: ignore[union-attr]
+    assert 1 <= opened <= 5
+
+
+class TinyMemcache:
+    """A green server speaking just enough of the memcached text protocol
+    (set, get, version) for examples/memcache_pool.py, on a free loopback
+    port. It counts connections and can drop them all, as a restart would."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.open: list[Any] = []
+        self.accepted = 0
+        self.listener = eventlet.listen(("127.0.0.1", 0))
+        self.address = self.listener.getsockname()
+        self.server = eventlet.spawn(self._serve)
+
+    def _serve(self) -> None:
+        while True:
+            sock, _ = self.listener.accept()
+            self.accepted += 1
+            self.open.append(sock)
+            eventlet.spawn_n(self._handle, sock)
+
+    def _handle(self, sock: Any) -> None:
+        reader = sock.makefile("rb")
+        try:
+            while True:
+                line = reader.readline()
+                if not line:
+                    return
+                words = line.split()
+                if words[0] == b"version":
+                    sock.sendall(b"VERSION tiny-1.0\r\n")
+                elif words[0] == b"set":
+                    self.data[words[1]] = reader.read(int(words[4]) + 2)[:-2]
+                    sock.sendall(b"STORED\r\n")
+                elif words[0] == b"get":
+                    value = self.data.get(words[1])
+                    if value is not None:
+                        sock.sendall(b"VALUE %s 0 %d\r\n%s\r\n" % (words[1], len(value), value))
+                    sock.sendall(b"END\r\n")
+        except OSError:
+            return
+        finally:
+            if sock in self.open:
+                self.open.remove(sock)
+            sock.close()
+
+    def drop_all(self) -> None:
+        for sock in list(self.open):
+            sock.shutdown(socket.SHUT_RDWR)
+        eventlet.sleep(0.01)
+
+    def close(self) -> None:
+        self.server.kill()
+        self.listener.close()
+
+
+def load_example(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_memcache_pool_example_against_a_tiny_green_server(capsys: pytest.CaptureFixture[str]) -> None:
+    example = load_example("memcache_pool")
+    server = TinyMemcache()
+    try:
+        host, port = server.address
+        assert example.main([f"{host}:{port}"]) == 0
+        out = capsys.readouterr().out
+        assert "0 wrong" in out
+        assert server.accepted <= 4
+        # Once the pool is closed every connection it opened is closed too.
+        eventlet.sleep(0.01)
+        assert server.open == []
+        # A restart drops the pool's connections: check() notices on the
+        # next checkout and the pool opens a new one.
+        pool = example.MemcachePool(server.address, max_size=1)
+        with pool.item() as conn:
+            conn.set("k", b"v")
+        server.drop_all()
+        with pool.item() as conn:
+            assert conn.get("k") == b"v"
+        assert pool.stats().disposed["check_failed"] == 1
+        pool.close()
+    finally:
+        server.close()

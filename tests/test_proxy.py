@@ -54,7 +54,8 @@ def box_pool(tracker: Tracker, max_size: int = 4, **kwargs: Any) -> Pool[Box]:
 def test_proxy_can_exist_before_its_pool() -> None:
     proxy = Proxy()
     assert repr(proxy) == "<Proxy (not set)>"
-    assert proxy.scope is None
+    before = proxy.scope
+    assert before is None
     with pytest.raises(PoolError, match="set"):
         proxy.double()
     tracker = Tracker()
@@ -79,7 +80,7 @@ def test_each_greenthread_gets_its_own_item_for_its_whole_life() -> None:
     assert all(first == again for first, again in results)
     assert len({first for first, _ in results}) == 3
     # Every greenthread ended: its item went back to the pool (not disposed).
-    assert pool.free_items and len(pool.free_items) == 3
+    assert len(pool.free_items) == 3
     assert tracker.disposed == []
 
 
