@@ -1,5 +1,6 @@
-"""The Python examples of README.md's lifecycle section run as they stand, and
-what they assert holds. (The opening example is a sketch with placeholders.)"""
+"""The Python examples of README.md's lifecycle, database, variant and Proxy
+sections run as they stand, and what they assert holds. (The opening example
+is a sketch with placeholders.)"""
 
 from __future__ import annotations
 
@@ -9,8 +10,18 @@ import re
 import pytest
 
 README = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
-LIFECYCLE = README.split("## Lifecycle options", 1)[1].split("\n## ", 1)[0]
-EXAMPLES = re.findall(r"```python\n(.+?)```", LIFECYCLE, flags=re.DOTALL)
+
+
+def section(title: str) -> str:
+    return README.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+LIFECYCLE = section("Lifecycle options")
+EXAMPLES = [
+    example
+    for title in ("Lifecycle options", "DB-API connections", "Pool variants", "Proxy")
+    for example in re.findall(r"```python\n(.+?)```", section(title), flags=re.DOTALL)
+]
 
 
 def test_readme_has_an_example_per_lifecycle_option() -> None:
