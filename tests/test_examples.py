@@ -162,3 +162,19 @@ def test_memcache_pool_example_against_a_tiny_green_server(capsys: pytest.Captur
         pool.close()
     finally:
         server.close()
+
+
+def test_dbapi_benchmark_smoke_run_reports_strict_fifo() -> None:
+    ran = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_dbapi.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    _eventlet_descents, our_descents = map(
+        int,
+        re.search(r"FIFO descents\s+(\d+)\s+(\d+)", ran.stdout).groups(),  # type: ignore[union-attr]
+    )
+    assert our_descents == 0
+    assert "ours/eventlet" in ran.stdout
