@@ -33,7 +33,9 @@ from typing import Any, Callable, Optional
 
 from eventlet_pools._waiters import spawn_background
 from eventlet_pools.errors import ConnectionClosed
+from eventlet_pools.events import Listener
 from eventlet_pools.pool import Pool, _check_callable
+from eventlet_pools.stats import PoolStats
 
 __all__ = ["ConnectionPool", "ManagedModule", "PooledConnection", "PooledCursor", "manage", "ping"]
 
@@ -287,9 +289,25 @@ class ConnectionPool:
         """How many greenthreads wait for a connection."""
         return self.pool.waiting()
 
-    def stats(self) -> Any:
+    def stats(self) -> PoolStats:
         """The underlying pool's :class:`~eventlet_pools.PoolStats`."""
         return self.pool.stats()
+
+    def listen(self, event: str, fn: Listener) -> None:
+        """Subscribe to the underlying pool's events (items are raw connections).
+
+        Raises:
+          ValueError, TypeError: as :meth:`Pool.listen <eventlet_pools.Pool.listen>`.
+        """
+        self.pool.listen(event, fn)
+
+    def unlisten(self, event: str, fn: Listener) -> None:
+        """Undo :meth:`listen`.
+
+        Raises:
+          ValueError: ``fn`` is not listening to ``event``.
+        """
+        self.pool.unlisten(event, fn)
 
     def status(self) -> str:
         """One line: sizes, counters and waits of the underlying pool."""

@@ -314,3 +314,23 @@ def test_pooled_connection_type_is_exported() -> None:
         assert "PooledConnection" in repr(conn)
     assert "closed" in repr(conn)
     pool.close()
+
+
+def test_events_and_stats_are_the_underlying_pools(opened: Opened) -> None:
+    pool = ConnectionPool(opened, max_size=2)
+    seen: list[tuple[str, Any]] = []
+
+    def record(event: Any) -> None:
+        seen.append((event.name, event.item))
+
+    pool.listen("create", record)
+    pool.listen("dispose", record)
+    with pool.connection() as conn:
+        raw = conn.connection
+    pool.unlisten("create", record)
+    pool.close()
+    assert seen == [("create", raw), ("dispose", raw)]
+    stats = pool.stats()
+    assert stats.created == 1
+    assert stats.disposed["closed"] == 1
+    assert "closed" in pool.status()
