@@ -698,7 +698,10 @@ class ManagedModule:
             pool.close()
 
     def __getattr__(self, name: str) -> Any:
-        # paramstyle, Error, Binary... come from the driver itself.
+        # paramstyle, Error, Binary... come from the driver itself. (Our own
+        # attributes reach here only before __init__ set them.)
+        if name in ("module", "_options", "_pools", "_lock"):
+            raise AttributeError(name)
         return getattr(self.module, name)
 
     def __repr__(self) -> str:

@@ -49,7 +49,12 @@ class Proxy:
 
     Only attribute access, item access, ``len()``, iteration and calls are
     forwarded; ``repr()``, ``bool()``, equality and hashing are the proxy's
-    own, so inspecting a proxy never checks anything out.
+    own, so inspecting a proxy never checks anything out. So are the names
+    ``set``, ``release``, ``target`` and ``scope``: reach an item attribute
+    of one of those names through ``proxy.target()``.
+
+    The main greenlet never ends: an item it checks out stays with it until
+    it calls :meth:`release`.
 
     Args:
       source: a pool, a plain object, or nothing yet.
