@@ -9,10 +9,13 @@ import warnings
 from typing import Any, Callable
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import eventlet
+    import eventlet.queue
     from eventlet.event import Event
     from greenlet import GreenletExit, greenlet
 
@@ -496,3 +499,65 @@ def test_assertion_pool_refuses_a_get_while_the_item_is_created() -> None:
         pool.resize(3)
     with pytest.raises(TypeError, match="store_stack"):
         AssertionPool(object, store_stack="yes")  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------
+# GreenthreadLocalPool under random interleavings (hypothesis)
+
+
+class User:
+    """A greenthread that checks an item out of a GreenthreadLocalPool and
+    does what the test tells it to, one command at a time."""
+
+    def __init__(self, pool: GreenthreadLocalPool[Any]) -> None:
+        self.pool = pool
+        self.commands: eventlet.queue.Queue[str] = eventlet.queue.Queue()
+        self.item: Any = None
+        self.gt = eventlet.spawn(self._run)
+
+    def _run(self) -> None:
+        while True:
+            command = self.commands.get()
+            if command == "end":
+                return
+            if command == "get":
+                item = self.pool.get()
+                assert self.item is None or item is self.item  # the same, every time
+                self.item = item
+            elif command == "release" and self.item is not None:
+                self.pool.release()
+                self.item = None
+            elif command == "discard" and self.item is not None:
+                self.pool.discard(self.item)
+                self.item = None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["get", "release", "discard", "end", "kill"]))))
+def test_greenthread_local_pool_random_interleavings(steps: list[tuple[int, str]]) -> None:
+    tracker = Tracker(switch_in_create=True)
+    pool = GreenthreadLocalPool(3, tracker.make, dispose=tracker.dispose)
+    users: dict[int, User] = {}
+    with eventlet.Timeout(10):
+        for who, command in steps:
+            user = users.get(who)
+            if user is None or user.gt.dead:
+                user = users[who] = User(pool)
+            if command == "kill":
+                user.gt.kill()
+            else:
+                user.commands.put(command)
+            for _ in range(3):
+                eventlet.sleep(0)
+            assert tracker.alive <= 3
+            assert_invariants(pool, tracker)
+        for user in users.values():
+            user.commands.put("end")
+        for user in users.values():
+            with contextlib.suppress(GreenletExit):
+                user.gt.wait()
+    eventlet.sleep(0)
+    assert pool.waiting() == 0
+    assert pool.current_size == len(pool.free_items)  # every holder ended
+    pool.close()
+    assert tracker.alive == 0
