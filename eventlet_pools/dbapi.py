@@ -386,6 +386,9 @@ class ConnectionPool:
                 self._dead_seen_at = self._clock()
                 self.pool.discard(conn)
                 return
+            except BaseException:
+                self.pool.discard(conn)  # interrupted mid-check: its state is unknown
+                raise
         # Noted before put(): if put() disposes it, dispose forgets it again.
         self._known_good[id(conn)] = self._clock()
         self.pool.put(conn)
@@ -404,6 +407,9 @@ class ConnectionPool:
             logger.info("rolling back a lost connection failed (%r); closing it", exc)
             self.pool.discard(conn)
             return
+        except BaseException:
+            self.pool.discard(conn)
+            raise
         self._give_back(conn, suspect)
 
 

@@ -334,3 +334,45 @@ def test_events_and_stats_are_the_underlying_pools(opened: Opened) -> None:
     assert stats.created == 1
     assert stats.disposed["closed"] == 1
     assert "closed" in pool.status()
+
+
+class SlowRollback:
+    """A sqlite3 connection whose rollback() waits on the network (switches)."""
+
+    def __init__(self) -> None:
+        self.conn = sqlite3.connect(":memory:")
+        self.closed = False
+
+    def cursor(self) -> sqlite3.Cursor:
+        return self.conn.cursor()
+
+    def rollback(self) -> None:
+        eventlet.sleep(1)
+        self.conn.rollback()
+
+    def close(self) -> None:
+        self.closed = True
+        self.conn.close()
+
+
+@pytest.mark.parametrize("suspect", [False, True], ids=["plain", "suspect"])
+def test_close_interrupted_during_rollback_loses_no_slot(suspect: bool) -> None:
+    made: list[SlowRollback] = []
+
+    def connect() -> SlowRollback:
+        made.append(SlowRollback())
+        return made[-1]
+
+    pool = ConnectionPool(connect, max_size=1, is_disconnect=lambda exc: True)
+    conn = pool.connect()
+    if suspect:
+        with pytest.raises(sqlite3.OperationalError):
+            conn.cursor().execute("SELEC 1")
+    with pytest.raises(eventlet.Timeout), eventlet.Timeout(0.01):
+        conn.close()
+    # Interrupted mid-rollback: the connection's state is unknown, so it is
+    # closed, and its slot is free again.
+    assert made[0].closed
+    assert pool.free() == 1
+    assert pool.stats().checked_out == 0
+    pool.close()
