@@ -11,7 +11,14 @@ pool variants (:mod:`eventlet_pools.variants`) and a per-greenthread
 """
 
 from eventlet_pools.dbapi import ConnectionPool, PooledConnection, manage
-from eventlet_pools.errors import ConnectionClosed, PoolClosed, PoolError, PoolTimeout
+from eventlet_pools.errors import (
+    BackendError,
+    ConnectionClosed,
+    LeaseLost,
+    PoolClosed,
+    PoolError,
+    PoolTimeout,
+)
 from eventlet_pools.events import DISPOSE_REASONS, EVENT_NAMES, PoolEvent
 from eventlet_pools.lifecycle import Backoff
 from eventlet_pools.pool import Pool
@@ -26,10 +33,12 @@ __all__ = [
     "DISPOSE_REASONS",
     "EVENT_NAMES",
     "AssertionPool",
+    "BackendError",
     "Backoff",
     "ConnectionClosed",
     "ConnectionPool",
     "GreenthreadLocalPool",
+    "LeaseLost",
     "NullPool",
     "Pool",
     "PoolClosed",

@@ -7,7 +7,7 @@ errors: they raise :class:`ValueError` or :class:`TypeError` naming the argument
 
 from __future__ import annotations
 
-__all__ = ["ConnectionClosed", "PoolClosed", "PoolError", "PoolTimeout"]
+__all__ = ["BackendError", "ConnectionClosed", "LeaseLost", "PoolClosed", "PoolError", "PoolTimeout"]
 
 
 class PoolError(Exception):
@@ -40,3 +40,26 @@ class ConnectionClosed(PoolError):
     ``invalidate()`` dropped it: the connection may already serve another
     greenthread.
     """
+
+
+class LeaseLost(PoolError):
+    """A distributed slot's lease is no longer held by its holder.
+
+    Raised by :meth:`RedisTokenPool.put <eventlet_pools.redis.RedisTokenPool.put>`
+    for a token whose lease expired (its process could not renew it in
+    time), that was already put back, or that belongs to another pool. The
+    call changes nothing in the shared pool.
+    """
+
+
+class BackendError(PoolError):
+    """The shared backend of a distributed pool (Redis) failed or is unreachable.
+
+    Nothing was admitted: a get() that raises this holds no slot. The
+    backend's own exception is the ``__cause__`` and :attr:`cause`.
+    """
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        #: The backend client's exception.
+        self.cause = cause

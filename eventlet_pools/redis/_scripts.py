@@ -1,0 +1,215 @@
+"""The Lua scripts behind RedisTokenPool: each pool operation is one script,
+run atomically by Redis in one round trip.
+
+Keys of a pool (all share the hash tag ``{key}``, so they live on one node
+of a Redis Cluster):
+
+``holders``
+  sorted set: lease token -> when the lease expires (ms, Redis's clock).
+``queue``
+  list of waiters in arrival order, ``inbox|token|lease_ms`` each.
+``waiting``
+  sorted set: waiter token -> until when the waiter is known alive (ms).
+  A waiter's process refreshes it; a waiter that died stops doing so, and
+  its queue entry is skipped.
+``state``
+  hash: ``max`` (the pool's size), ``epoch`` (made when the state is
+  created) and ``recover_until``.
+
+A slot is granted to a waiter by the script that frees it: the token goes
+into ``holders`` and onto the waiter's process inbox (a list that process
+BLPOPs), so waiting is notification, not polling.
+
+If the state hash is missing while the caller had seen an epoch, Redis lost
+its data (a restart without persistence, a flush): the state is made anew
+with ``recover_until`` one lease ahead. Until then no new slot is granted,
+while holders that are still running re-register their leases when they
+renew them (``rejoin``), so the holders of before the loss are never
+over-admitted by newcomers.
+
+Every script takes ARGV[1] = the caller's lease (ms), ARGV[2] = the epoch
+it saw last ('' if none), ARGV[3] = its max_size (used when the state must
+be made), and returns the epoch as its last value.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ACQUIRE", "CANCEL", "HEARTBEAT", "RELEASE", "RESIZE", "STATUS"]
+
+_PRELUDE = """
+local H, Q, W, S = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local lease = tonumber(ARGV[1])
+local seen = ARGV[2]
+
+local function state()
+  local st = redis.call('HMGET', S, 'max', 'epoch', 'recover_until')
+  if st[2] then
+    return tonumber(st[1]), st[2], tonumber(st[3] or '0')
+  end
+  local max = tonumber(ARGV[3])
+  local epoch = clock[1] .. '.' .. clock[2]
+  local recover = 0
+  if seen ~= '' then
+    recover = now + lease
+  end
+  redis.call('HSET', S, 'max', max, 'epoch', epoch, 'recover_until', recover)
+  return max, epoch, recover
+end
+
+local function parse(entry)
+  local a = string.find(entry, '|', 1, true)
+  local b = string.find(entry, '|', a + 1, true)
+  return string.sub(entry, 1, a - 1), string.sub(entry, a + 1, b - 1), tonumber(string.sub(entry, b + 1))
+end
+
+local function clean()
+  redis.call('ZREMRANGEBYSCORE', H, '-inf', now)
+  redis.call('ZREMRANGEBYSCORE', W, '-inf', now)
+  while true do
+    local head = redis.call('LINDEX', Q, 0)
+    if not head then break end
+    local _, tok = parse(head)
+    if redis.call('ZSCORE', W, tok) then break end
+    redis.call('LPOP', Q)
+  end
+end
+
+local function grant_free(max, recover)
+  if now < recover then return end
+  local n = redis.call('ZCARD', H)
+  while n < max do
+    local entry = redis.call('LPOP', Q)
+    if not entry then break end
+    local inbox, tok, its_lease = parse(entry)
+    if redis.call('ZREM', W, tok) == 1 then
+      redis.call('ZADD', H, now + its_lease, tok)
+      redis.call('RPUSH', inbox, tok)
+      redis.call('PEXPIRE', inbox, its_lease * 2)
+      n = n + 1
+    end
+  end
+end
+"""
+
+#: ARGV[4] token, ARGV[5] inbox ('' = do not wait).
+#: Returns {1 granted | 0 queued | -1 full, epoch}.
+ACQUIRE = (
+    _PRELUDE
+    + """
+local max, epoch, recover = state()
+local tok, inbox = ARGV[4], ARGV[5]
+clean()
+grant_free(max, recover)
+if now >= recover and redis.call('LLEN', Q) == 0 and redis.call('ZCARD', H) < max then
+  redis.call('ZADD', H, now + lease, tok)
+  return {1, epoch}
+end
+if inbox ~= '' then
+  redis.call('RPUSH', Q, inbox .. '|' .. tok .. '|' .. lease)
+  redis.call('ZADD', W, now + lease, tok)
+  return {0, epoch}
+end
+return {-1, epoch}
+"""
+)
+
+#: ARGV[4] token. Returns {1 released | -1 not held (expired, foreign, twice), epoch}.
+RELEASE = (
+    _PRELUDE
+    + """
+local max, epoch, recover = state()
+local tok = ARGV[4]
+local expires = redis.call('ZSCORE', H, tok)
+local held = expires and tonumber(expires) > now
+if held then
+  redis.call('ZREM', H, tok)
+end
+clean()
+grant_free(max, recover)
+if held then
+  return {1, epoch}
+end
+return {-1, epoch}
+"""
+)
+
+#: ARGV[4] token, ARGV[5] its queue entry. A waiter gives up its place.
+#: Returns {1 if it had been granted the slot meanwhile else 0, epoch}.
+CANCEL = (
+    _PRELUDE
+    + """
+local max, epoch, recover = state()
+local tok = ARGV[4]
+redis.call('LREM', Q, 1, ARGV[5])
+redis.call('ZREM', W, tok)
+local expires = redis.call('ZSCORE', H, tok)
+if expires and tonumber(expires) > now then
+  return {1, epoch}
+end
+return {0, epoch}
+"""
+)
+
+#: ARGV[4] = n, then n held tokens, then the queue entries of this
+#: process's waiters. Renews the leases and the waiters' liveness; a held
+#: token Redis lost (state made anew) rejoins while there is room, a waiter
+#: Redis lost gets back in line. Returns {lost tokens, epoch}.
+HEARTBEAT = (
+    _PRELUDE
+    + """
+local max, epoch, recover = state()
+clean()
+local held = tonumber(ARGV[4])
+local lost = {}
+local n = redis.call('ZCARD', H)
+for i = 5, 4 + held do
+  local tok = ARGV[i]
+  if redis.call('ZSCORE', H, tok) then
+    redis.call('ZADD', H, now + lease, tok)
+  elseif seen ~= epoch and n < max then
+    redis.call('ZADD', H, now + lease, tok)
+    n = n + 1
+  else
+    table.insert(lost, tok)
+  end
+end
+for i = 5 + held, #ARGV do
+  local entry = ARGV[i]
+  local _, tok = parse(entry)
+  if redis.call('ZSCORE', W, tok) then
+    redis.call('ZADD', W, now + lease, tok)
+  elseif not redis.call('ZSCORE', H, tok) then
+    redis.call('RPUSH', Q, entry)
+    redis.call('ZADD', W, now + lease, tok)
+  end
+end
+grant_free(max, recover)
+return {lost, epoch}
+"""
+)
+
+#: ARGV[4] the new max_size. Returns {epoch}.
+RESIZE = (
+    _PRELUDE
+    + """
+local _, epoch, recover = state()
+local max = tonumber(ARGV[4])
+redis.call('HSET', S, 'max', max)
+clean()
+grant_free(max, recover)
+return {epoch}
+"""
+)
+
+#: Returns {slots held, waiters alive, max, epoch}.
+STATUS = (
+    _PRELUDE
+    + """
+local max, epoch, recover = state()
+clean()
+grant_free(max, recover)
+return {redis.call('ZCARD', H), redis.call('ZCARD', W), max, epoch}
+"""
+)

@@ -1,0 +1,457 @@
+"""RedisTokenPool: the TokenPool contract with its slots held in Redis."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Optional
+
+from eventlet_pools._waiters import EXPIRED, GreenAlarm, GreenWaiterQueue, spawn_background
+from eventlet_pools.errors import BackendError, LeaseLost, PoolClosed, PoolError, PoolTimeout
+from eventlet_pools.pool import _check_timeout
+from eventlet_pools.redis import _scripts
+from eventlet_pools.token import Token
+
+__all__ = ["RedisToken", "RedisTokenPool"]
+
+logger = logging.getLogger("eventlet_pools")
+
+# Shortest BLPOP wait: Redis reads a timeout of 0 as "for ever".
+_MIN_BLOCK = 0.01
+
+# Clients whose Redis has our scripts loaded already.
+_LOADED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def check_key(key: object) -> str:
+    """Validate a pool key: a non-empty str without braces or '|'.
+
+    Raises:
+      TypeError: not a str.
+      ValueError: empty, or containing ``{``, ``}`` (they would break the
+        keys' hash tag) or ``|`` (the queue's separator).
+    """
+    if not isinstance(key, str):
+        raise TypeError(f"key must be a str, got {key!r}")
+    if not key:
+        raise ValueError("key must not be empty")
+    for bad in "{}|":
+        if bad in key:
+            raise ValueError(f"key must not contain {bad!r}, got {key!r}")
+    return key
+
+
+def is_redis_error(exc: BaseException) -> bool:
+    """True for redis-py's errors (``redis.RedisError`` and subclasses).
+
+    Matched by name along the class's MRO rather than with ``isinstance``:
+    ``eventlet.import_patched("redis")`` makes a second copy of redis-py,
+    whose exception classes are not those of ``import redis``.
+    """
+    return any(
+        cls.__name__ == "RedisError" and cls.__module__.startswith("redis") for cls in type(exc).__mro__
+    )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisToken(Token):
+    """A slot of a :class:`RedisTokenPool`: a lease with a unique id."""
+
+    __slots__ = ("__weakref__", "id", "pool")
+
+    def __init__(self, token_id: str, pool: RedisTokenPool) -> None:
+        #: The lease's unique id, as Redis knows it.
+        self.id = token_id
+        #: The pool it came from.
+        self.pool = pool
+
+    def __repr__(self) -> str:
+        return f"<RedisToken {self.id} of {self.pool.key!r}>"
+
+
+class RedisTokenPool:
+    """At most ``max_size`` holders at once, across every process and machine.
+
+    The same contract as :class:`~eventlet_pools.TokenPool` (``get``,
+    ``put``, ``item``, ``free``, ``waiting``, ``resize``, ``close``), but the
+    slots live in Redis under ``key``, so every process that makes a
+    RedisTokenPool with the same key and Redis shares them. Acquiring and
+    releasing are one Lua script each: one round trip, atomic, so no process
+    is ever admitted beyond ``max_size``.
+
+    Each slot is a lease that expires ``lease`` seconds after it was last
+    renewed. A background greenthread renews the leases this process holds
+    (every ``lease / 3`` seconds) for as long as their tokens are referenced;
+    if the process dies, its slots come back by themselves within ``lease``.
+    A token that is garbage collected without put() is released.
+
+    Callers that find the pool full wait in one FIFO line across all
+    processes. A freed slot is handed straight to the first live waiter and
+    its process is notified through a Redis list it blocks on (BLPOP): no
+    polling. Waiters of a process that died are skipped. A timed-out or
+    killed waiter leaves the line; if it had just been granted a slot, the
+    slot passes on.
+
+    If Redis loses its data (a restart without persistence), no new slot is
+    granted for one lease period, while the holders still running
+    re-register their leases; then the pool goes on. The size lives in
+    Redis: the last constructor or :meth:`resize` sets it for every process.
+
+    ``client`` is a ``redis.Redis`` made green: after
+    ``eventlet.monkey_patch()``, or from ``eventlet.import_patched("redis")``.
+    Leave its ``socket_timeout`` unset or above ``lease / 3``: the waiting
+    greenthread blocks that long in BLPOP.
+
+    Args:
+      client: the redis-py client.
+      key: names the pool in Redis; every process using it must agree on
+        ``max_size`` and ``lease``.
+      max_size: most slots held at once (>= 1).
+      lease: seconds a slot stays held without renewal.
+      timeout: default seconds get() waits; ``None`` waits for ever.
+      prefix: namespace of the Redis keys (``prefix:{key}:...``).
+
+    Raises:
+      TypeError, ValueError: a bad key, size, lease, timeout or prefix.
+      BackendError: Redis could not be reached to set the pool up.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        key: str,
+        max_size: int,
+        *,
+        lease: float = 30.0,
+        timeout: Optional[float] = None,
+        prefix: str = "eventlet_pools",
+    ) -> None:
+        if not callable(getattr(client, "register_script", None)):
+            raise TypeError(f"client must be a redis.Redis, got {client!r}")
+        self.key = check_key(key)
+        _check_max_size(max_size)
+        if isinstance(lease, bool) or not isinstance(lease, (int, float)):
+            raise TypeError(f"lease must be a number of seconds, got {lease!r}")
+        if not lease >= 0.05:
+            raise ValueError(f"lease must be at least 0.05 s, got {lease!r}")
+        if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
+            raise ValueError(f"prefix must be a non-empty str without braces, got {prefix!r}")
+        self._timeout = _check_timeout("timeout", timeout)
+        self._client = client
+        self._max_size = max_size
+        self._lease_ms = int(lease * 1000)
+        self._interval = lease / 3
+        base = f"{prefix}:{{{key}}}"
+        self._keys = [f"{base}:holders", f"{base}:queue", f"{base}:waiting", f"{base}:state"]
+        self._inbox = f"{base}:inbox:{uuid.uuid4().hex}"
+        self._seen = ""  # the state epoch last seen; '' before the first call
+        self._closed = False
+        # Leases this process holds: token id -> weak reference to the token.
+        self._held: dict[str, weakref.ref[RedisToken]] = {}
+        # Greenthreads of this process waiting in line: token id -> (their
+        # one-waiter queue, their entry in the Redis queue).
+        self._local: dict[str, tuple[GreenWaiterQueue, str]] = {}
+        self._service: Any = None
+        self._blocking = False  # the service greenthread is in BLPOP
+        self._alarm: Optional[GreenAlarm] = None
+        self._scripts = {
+            name: client.register_script(getattr(_scripts, name))
+            for name in ("ACQUIRE", "RELEASE", "CANCEL", "HEARTBEAT", "RESIZE", "STATUS")
+        }
+        if client not in _LOADED:
+            try:
+                # Loaded once per client, so that every call is one EVALSHA.
+                # (After a Redis restart redis-py loads them again by itself.)
+                for script in self._scripts.values():
+                    client.script_load(script.script)
+            except Exception as exc:
+                if not is_redis_error(exc):
+                    raise
+                raise BackendError(f"Redis unreachable while setting up pool {key!r}: {exc}", exc) from exc
+            _LOADED.add(client)
+        self._call("RESIZE", max_size)
+
+    # ------------------------------------------------------------------
+    def get(self, block: bool = True, timeout: Optional[float] = None) -> RedisToken:
+        """Take a slot, waiting in the shared FIFO line if the pool is full.
+
+        Args:
+          block: with False, never wait: raise PoolTimeout at once.
+          timeout: seconds to wait; ``None`` uses the pool's ``timeout``.
+
+        Raises:
+          PoolTimeout: no slot in time (or at once, with block=False).
+          PoolClosed: this pool object was closed.
+          BackendError: Redis failed; no slot is held.
+        """
+        if self._closed:
+            raise PoolClosed(f"get() from {self!r}")
+        wait = self._timeout if timeout is None else _check_timeout("timeout", timeout)
+        queue_up = block and wait != 0
+        token_id = uuid.uuid4().hex
+        status = int(self._call("ACQUIRE", token_id, self._inbox if queue_up else "")[0])
+        if status == 1:
+            return self._hold(token_id)
+        if status == -1:
+            raise PoolTimeout(f"pool {self.key!r} is full (max_size {self._max_size})")
+        entry = f"{self._inbox}|{token_id}|{self._lease_ms}"
+        waiter = GreenWaiterQueue()
+        self._local[token_id] = (waiter, entry)
+        self._start_service()
+        try:
+            granted = waiter.park(wait, self._pass_on)
+        except BaseException:
+            # Killed, or the pool closed, before any grant reached us.
+            if self._local.pop(token_id, None) is not None:
+                self._leave_line(token_id, entry)
+            raise
+        if granted is EXPIRED:
+            self._local.pop(token_id, None)
+            if self._leave_line(token_id, entry, keep_grant=True):
+                return self._hold(token_id)  # granted just before we gave up
+            raise PoolTimeout(f"waited {wait} s for a slot of pool {self.key!r}")
+        return self._hold(token_id)
+
+    def put(self, token: RedisToken) -> None:
+        """Release a slot; the first waiter (in any process) gets it.
+
+        Raises:
+          LeaseLost: the lease expired, was already put back, or ``token`` is
+            not from this pool. Nothing changes.
+          BackendError: Redis failed; the slot comes back when its lease
+            expires.
+        """
+        if not isinstance(token, RedisToken) or token.pool is not self:
+            raise LeaseLost(f"{token!r} is not a lease of {self!r}")
+        if self._held.pop(token.id, None) is None:
+            raise LeaseLost(f"{token!r} was already put back or its lease was lost")
+        if int(self._call("RELEASE", token.id)[0]) != 1:
+            raise LeaseLost(f"the lease of {token!r} expired before put()")
+
+    @contextmanager
+    def item(self, timeout: Optional[float] = None) -> Iterator[RedisToken]:
+        """Hold a slot for a ``with`` block; it is released when the block ends.
+
+        Raises:
+          As :meth:`get`; :class:`LeaseLost` at the end of a block that
+          raised nothing, if the lease was lost meanwhile.
+        """
+        token = self.get(True, timeout)
+        try:
+            yield token
+        except BaseException:
+            try:
+                self.put(token)
+            except PoolError as exc:  # the block's own exception matters more
+                logger.warning("releasing %r after an exception: %r", token, exc)
+            raise
+        self.put(token)
+
+    def free(self) -> int:
+        """Slots free right now across all processes (0 while any wait).
+
+        Raises:
+          BackendError: Redis failed.
+        """
+        held, waiting, max_size = self._status()
+        return 0 if waiting else max(0, max_size - held)
+
+    def waiting(self) -> int:
+        """Waiters alive in the shared line, across all processes.
+
+        Raises:
+          BackendError: Redis failed.
+        """
+        return self._status()[1]
+
+    def size(self) -> int:
+        """Slots held right now, across all processes.
+
+        Raises:
+          BackendError: Redis failed.
+        """
+        return self._status()[0]
+
+    def resize(self, new_size: int) -> None:
+        """Change ``max_size`` for every process; growing wakes waiters at once.
+
+        Raises:
+          TypeError, ValueError: ``new_size`` is not an int >= 1.
+          BackendError: Redis failed.
+        """
+        _check_max_size(new_size)
+        self._max_size = new_size
+        self._call("RESIZE", new_size)
+
+    @property
+    def max_size(self) -> int:
+        """The size this process last set or was built with."""
+        return self._max_size
+
+    @property
+    def timeout(self) -> Optional[float]:
+        """Default seconds get() waits."""
+        return self._timeout
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Stop this pool object: its waiters get PoolClosed and leave the
+        line, later get() calls raise PoolClosed. Slots it holds are still
+        released by put() (or expire). Other processes are not affected."""
+        if self._closed:
+            return
+        self._closed = True
+        local, self._local = self._local, {}
+        for token_id, (waiter, entry) in local.items():
+            waiter.fail_all(lambda: PoolClosed(f"{self!r} was closed while waiting"))
+            self._leave_line(token_id, entry)
+        if self._alarm is not None:
+            self._alarm.wake()
+        if self._blocking:
+            # The service greenthread sits in BLPOP: a message unblocks it.
+            try:
+                self._client.rpush(self._inbox, "")
+                self._client.pexpire(self._inbox, self._lease_ms)
+            except Exception as exc:
+                logger.info("could not wake the service greenthread of %r: %r", self, exc)
+
+    def __enter__(self) -> RedisTokenPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<RedisTokenPool {self.key!r} {state} max_size={self._max_size} held here={len(self._held)}>"
+
+    # ------------------------------------------------------------------
+    def _call(self, name: str, *args: Any) -> Any:
+        # Run one script: one round trip (EVALSHA), BackendError on failure.
+        try:
+            result = self._scripts[name](
+                keys=self._keys, args=[self._lease_ms, self._seen, self._max_size, *args]
+            )
+        except Exception as exc:
+            if not is_redis_error(exc):
+                raise
+            raise BackendError(f"Redis failed for pool {self.key!r}: {exc}", exc) from exc
+        self._seen = _text(result[-1])
+        return result
+
+    def _status(self) -> tuple[int, int, int]:
+        held, waiting, max_size, _epoch = self._call("STATUS")
+        return int(held), int(waiting), int(max_size)
+
+    def _hold(self, token_id: str) -> RedisToken:
+        token = RedisToken(token_id, self)
+        # A token dropped without put() is released, not kept alive.
+        self._held[token_id] = weakref.ref(token, lambda _ref: self._dropped(token_id))
+        self._start_service()
+        return token
+
+    def _dropped(self, token_id: str) -> None:
+        if self._held.pop(token_id, None) is not None:
+            logger.warning("a token of %r was garbage collected without put(); releasing it", self)
+            spawn_background(self._release_quietly, token_id)
+
+    def _release_quietly(self, token_id: str) -> None:
+        try:
+            self._call("RELEASE", token_id)
+        except BackendError as exc:
+            logger.warning("could not release a slot of %r (its lease will expire): %r", self, exc)
+
+    def _pass_on(self, token_id: Any) -> None:
+        # A waiter was granted a slot but was killed before it resumed: the
+        # slot goes to the next waiter.
+        self._release_quietly(str(token_id))
+
+    def _leave_line(self, token_id: str, entry: str, keep_grant: bool = False) -> bool:
+        # Take a waiter out of the Redis line. True if it had been granted
+        # the slot meanwhile and keeps it; otherwise such a slot passes on.
+        try:
+            granted = int(self._call("CANCEL", token_id, entry)[0]) == 1
+        except BackendError as exc:
+            if keep_grant:
+                raise
+            logger.warning("could not leave the line of %r (the entry will expire): %r", self, exc)
+            return False
+        if granted and not keep_grant:
+            self._release_quietly(token_id)
+            return False
+        return granted
+
+    # ------------------------------------------------------------------
+    # the service greenthread: notifications, renewals, heartbeats
+    def _start_service(self) -> None:
+        if self._service is None or self._service.dead:
+            self._alarm = GreenAlarm()
+            self._service = spawn_background(self._serve)
+        elif self._alarm is not None:
+            self._alarm.wake()  # it may be sleeping without BLPOP: waiters now
+
+    def _serve(self) -> None:
+        clock = time.monotonic
+        next_beat = clock() + self._interval
+        alarm = self._alarm
+        # Leases are renewed until put back, also after close(): letting one
+        # expire under a running holder would admit one too many.
+        while self._held or (self._local and not self._closed):
+            left = max(_MIN_BLOCK, next_beat - clock())
+            try:
+                if self._local and not self._closed:
+                    self._take_grants(left)
+                elif alarm is not None:
+                    alarm.wait(left)
+                if clock() >= next_beat:
+                    next_beat = clock() + self._interval
+                    self._heartbeat()
+            except Exception as exc:  # a broken socket, a closed client...
+                # Nothing may escape into the hub; the next turn retries.
+                logger.warning("the service greenthread of %r failed: %r; retrying", self, exc)
+                if alarm is not None:
+                    alarm.wait(min(left, 1.0))
+        self._service = None
+
+    def _take_grants(self, seconds: float) -> None:
+        self._blocking = True
+        try:
+            popped = self._client.blpop([self._inbox], timeout=seconds)
+        finally:
+            self._blocking = False
+        if popped:
+            token_id = _text(popped[1])
+            local = self._local.pop(token_id, None)
+            if local is not None:
+                local[0].grant(token_id)
+            # else: its waiter gave up and, finding the grant, took or passed it
+
+    def _heartbeat(self) -> None:
+        held = [token_id for token_id, ref in self._held.items() if ref() is not None]
+        entries = [entry for _waiter, entry in self._local.values()]
+        try:
+            lost, _epoch = self._call("HEARTBEAT", len(held), *held, *entries)
+        except BackendError as exc:
+            logger.warning("renewing the leases of %r failed: %r; retrying", self, exc)
+            return
+        for token_id in map(_text, lost):
+            if self._held.pop(token_id, None) is not None:
+                logger.warning("lost the lease %s of %r: its put() will raise LeaseLost", token_id, self)
+
+
+def _check_max_size(max_size: object) -> None:
+    if isinstance(max_size, bool) or not isinstance(max_size, int):
+        raise TypeError(f"max_size must be an int, got {max_size!r}")
+    if max_size < 1:
+        raise ValueError(f"max_size must be >= 1, got {max_size!r}")

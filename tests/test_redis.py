@@ -1,0 +1,378 @@
+"""RedisTokenPool and @pooled in one process, against a redis-server of the
+test's own (eventlet_pools.redis.testing.RedisServer: a free loopback port,
+nothing on disk). redis-py is made green with eventlet.import_patched."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import eventlet
+    from eventlet.event import Event
+
+from eventlet_pools import BackendError, LeaseLost, PoolClosed, PoolTimeout
+from eventlet_pools.redis import RedisTokenPool, pooled
+from eventlet_pools.redis.testing import RedisServer
+
+green_redis: Any = eventlet.import_patched("redis")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with RedisServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def client(server: RedisServer) -> Iterator[Any]:
+    """A green client on an empty Redis; every pool made in the test is
+    closed at its end, before the client."""
+    conn = green_redis.Redis(host=server.host, port=server.port)
+    conn.flushall()
+    made: list[RedisTokenPool] = []
+    real_init = RedisTokenPool.__init__
+
+    def tracking_init(self: RedisTokenPool, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        made.append(self)
+
+    RedisTokenPool.__init__ = tracking_init  # type: ignore[method-assign]
+    try:
+        yield conn
+    finally:
+        RedisTokenPool.__init__ = real_init  # type: ignore[method-assign]
+        for pool in made:
+            pool.close()
+        eventlet.sleep(0.01)
+        conn.close()
+
+
+def wait_until(predicate: Any, seconds: float = 5.0) -> None:
+    """Let the hub run until ``predicate()`` holds (a sequence point on
+    state another greenthread or process changes)."""
+    with eventlet.Timeout(seconds):
+        while not predicate():
+            eventlet.sleep(0.005)
+
+
+def test_get_put_size_free_and_item(client: Any) -> None:
+    pool = RedisTokenPool(client, "basic", 2)
+    first = pool.get()
+    assert pool.size() == 1
+    assert pool.free() == 1
+    with pool.item() as second:
+        assert second.id != first.id
+        assert pool.free() == 0
+        with pytest.raises(PoolTimeout):
+            pool.get(block=False)
+        with pytest.raises(PoolTimeout):
+            pool.get(timeout=0)
+    pool.put(first)
+    assert pool.size() == 0
+    assert pool.free() == 2
+    assert pool.waiting() == 0
+
+
+def test_a_second_pool_object_shares_the_slots(client: Any) -> None:
+    one = RedisTokenPool(client, "shared", 1)
+    other = RedisTokenPool(client, "shared", 1)
+    token = one.get()
+    with pytest.raises(PoolTimeout):
+        other.get(block=False)
+    one.put(token)
+    other.put(other.get(block=False))
+
+
+def test_waiters_are_served_in_arrival_order(client: Any) -> None:
+    pool = RedisTokenPool(client, "fifo", 1)
+    held = pool.get()
+    order: list[int] = []
+
+    def waiter(n: int) -> None:
+        with pool.item(timeout=10):
+            order.append(n)
+
+    greenthreads = []
+    for n in range(8):
+        greenthreads.append(eventlet.spawn(waiter, n))
+        wait_until(lambda n=n: pool.waiting() == n + 1)  # n is in line: next one
+    pool.put(held)
+    for gt in greenthreads:
+        gt.wait()
+    assert order == list(range(8))
+    assert pool.size() == 0
+
+
+def test_timed_out_waiter_leaves_the_line(client: Any) -> None:
+    pool = RedisTokenPool(client, "timeout", 1)
+    held = pool.get()
+    with pytest.raises(PoolTimeout):
+        pool.get(timeout=0.05)
+    assert pool.waiting() == 0
+    pool.put(held)
+    assert pool.free() == 1
+
+
+def test_killed_waiter_leaves_the_line_and_a_killed_grantee_passes_on(client: Any) -> None:
+    pool = RedisTokenPool(client, "killed", 1)
+    held = pool.get()
+    doomed = eventlet.spawn(pool.get)
+    wait_until(lambda: pool.waiting() == 1)
+    doomed.kill()
+    assert pool.waiting() == 0
+    # A waiter granted the slot but killed before it runs passes it on.
+    granted_then_killed = eventlet.spawn(pool.get)
+    wait_until(lambda: pool.waiting() == 1)
+    next_in_line = eventlet.spawn(pool.get, True, 10)
+    wait_until(lambda: pool.waiting() == 2)
+    pool.put(held)
+    wait_until(lambda: pool.waiting() == 1)  # the first was granted...
+    granted_then_killed.kill()  # ...and killed before it could run
+    with eventlet.Timeout(10):
+        token = next_in_line.wait()
+    pool.put(token)
+    assert pool.size() == 0
+
+
+def test_put_of_a_lost_or_foreign_lease_raises_and_changes_nothing(client: Any) -> None:
+    pool = RedisTokenPool(client, "lost", 2)
+    other = RedisTokenPool(client, "other", 2)
+    token = pool.get()
+    foreign = other.get()
+    with pytest.raises(LeaseLost, match="not a lease"):
+        pool.put(foreign)
+    assert other.size() == 1
+    pool.put(token)
+    with pytest.raises(LeaseLost, match="already"):
+        pool.put(token)
+    expiring = pool.get()
+    keeper = pool.get()
+    # Its lease runs out (as if its process had stalled past it).
+    client.zadd(pool._keys[0], {expiring.id: 1})
+    with pytest.raises(LeaseLost, match="expired"):
+        pool.put(expiring)
+    assert pool.size() == 1  # the keeper's slot is untouched
+    pool.put(keeper)
+    other.put(foreign)
+
+
+def test_held_lease_is_renewed_while_held(client: Any) -> None:
+    pool = RedisTokenPool(client, "renew", 1, lease=0.3)
+    token = pool.get()
+    eventlet.sleep(1.0)  # three leases long: only renewals keep it
+    assert pool.size() == 1
+    with pytest.raises(PoolTimeout):
+        pool.get(block=False)
+    pool.put(token)
+
+
+def test_token_dropped_without_put_is_released(client: Any, caplog: pytest.LogCaptureFixture) -> None:
+    pool = RedisTokenPool(client, "dropped", 1)
+    with caplog.at_level(logging.WARNING, "eventlet_pools"):
+        pool.get()  # the token is dropped at once
+        gc.collect()
+        with eventlet.Timeout(5):
+            pool.put(pool.get())  # waits until the dropped one was released
+    assert "without put()" in caplog.text
+
+
+def test_resize_grows_and_wakes_waiters_and_shrinks(client: Any) -> None:
+    pool = RedisTokenPool(client, "resize", 1)
+    held = pool.get()
+    waiters = [eventlet.spawn(pool.get, True, 10) for _ in range(2)]
+    wait_until(lambda: pool.waiting() == 2)
+    pool.resize(3)
+    tokens = [gt.wait() for gt in waiters]
+    assert pool.size() == 3
+    pool.resize(1)
+    for token in tokens:
+        pool.put(token)
+    with pytest.raises(PoolTimeout):
+        pool.get(block=False)  # one held, size 1
+    pool.put(held)
+    assert pool.max_size == 1
+    assert RedisTokenPool(client, "resize", 2).max_size == 2  # the last one sets it
+
+
+def test_close_fails_local_waiters_and_later_gets(client: Any) -> None:
+    pool = RedisTokenPool(client, "close", 1)
+    held = pool.get()
+    waiter = eventlet.spawn(pool.get)
+    wait_until(lambda: pool.waiting() == 1)
+    pool.close()
+    with pytest.raises(PoolClosed):
+        waiter.wait()
+    with pytest.raises(PoolClosed):
+        pool.get()
+    assert pool.waiting() == 0
+    pool.put(held)  # still released after close
+    assert pool.size() == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"key": ""}, ValueError, "empty"),
+        ({"key": "a{b}"}, ValueError, "'{'"),
+        ({"key": "a|b"}, ValueError, "'|'"),
+        ({"key": 3}, TypeError, "key"),
+        ({"max_size": 0}, ValueError, "max_size"),
+        ({"max_size": 2.5}, TypeError, "max_size"),
+        ({"lease": 0}, ValueError, "lease"),
+        ({"lease": "long"}, TypeError, "lease"),
+        ({"timeout": -1}, ValueError, "timeout"),
+        ({"prefix": "a{b"}, ValueError, "prefix"),
+    ],
+)
+def test_bad_configuration_is_refused(client: Any, kwargs: dict[str, Any], error: type, match: str) -> None:
+    arguments: dict[str, Any] = {"client": client, "key": "config", "max_size": 2, **kwargs}
+    with pytest.raises(error, match=match):
+        RedisTokenPool(**arguments)
+    with pytest.raises(TypeError, match=r"redis\.Redis"):
+        RedisTokenPool("localhost", "config", 2)
+
+
+def no_retries(**kwargs: Any) -> Any:
+    """A green client that fails at once instead of retrying with backoff."""
+    return green_redis.Redis(retry=green_redis.retry.Retry(green_redis.backoff.NoBackoff(), 0), **kwargs)
+
+
+def test_unreachable_redis_is_a_backend_error_never_an_admission(server: RedisServer) -> None:
+    nowhere = no_retries(host="127.0.0.1", port=1, socket_connect_timeout=1)
+    with pytest.raises(BackendError) as caught:
+        RedisTokenPool(nowhere, "down", 2)
+    assert isinstance(caught.value.cause, green_redis.ConnectionError)
+    assert isinstance(caught.value.__cause__, green_redis.ConnectionError)
+
+
+def test_redis_going_away_fails_gets_with_backend_error(server: RedisServer, client: Any) -> None:
+    client = no_retries(host=server.host, port=server.port)
+    pool = RedisTokenPool(client, "goes-away", 2)
+    token = pool.get()
+    server.kill()
+    try:
+        with pytest.raises(BackendError):
+            pool.get()
+        with pytest.raises(BackendError):
+            pool.put(token)
+    finally:
+        server.start()
+    pool = RedisTokenPool(client, "goes-away", 2)
+    pool.put(pool.get())
+
+
+# ----------------------------------------------------------------------
+# @pooled
+
+
+def test_pooled_key_templates_make_one_pool_per_resolved_key(client: Any) -> None:
+    inside = Event()
+    release = Event()
+
+    @pooled("user-{user_id}", max_size=1, client=client)
+    def work(user_id: str, payload: str = "x") -> str:
+        if payload == "block":
+            inside.send()
+            release.wait()
+        return f"{user_id}:{payload}"
+
+    holder = eventlet.spawn(work, "1", payload="block")
+    inside.wait()
+    assert work.size("1") == 1
+    assert work.size(user_id="2") == 0
+    assert work("1") is None  # full: no on_full, so None without running
+    assert work("2", "y") == "2:y"  # another user, another pool
+    release.send()
+    assert holder.wait() == "1:block"
+    assert work.size("1") == 0
+    assert work.__wrapped__.__name__ == "work"
+
+
+def test_pooled_on_full_and_raise_on_full(client: Any) -> None:
+    seen: list[tuple[Any, ...]] = []
+
+    def later(*args: Any, **kwargs: Any) -> str:
+        seen.append((args, kwargs))
+        return "rescheduled"
+
+    @pooled("jobs", max_size=1, client=client, on_full=later)
+    def job(n: int, *, urgent: bool = False) -> str:
+        return str(n)
+
+    @pooled("jobs", max_size=1, client=client, raise_on_full=True)
+    def strict(n: int) -> str:
+        return str(n)
+
+    token = RedisTokenPool(client, "jobs", 1).get()
+    assert job(7, urgent=True) == "rescheduled"
+    assert seen == [((7,), {"urgent": True})]
+    with pytest.raises(PoolTimeout):
+        strict(1)
+    token.pool.put(token)
+    assert job(8) == "8"
+    assert strict(9) == "9"
+
+
+def test_pooled_releases_the_slot_when_the_function_raises(client: Any) -> None:
+    @pooled("raiser", max_size=1, client=client, raise_on_full=True)
+    def boom() -> None:
+        raise KeyError("boom")
+
+    for _ in range(3):  # would be full the second time if the slot leaked
+        with pytest.raises(KeyError):
+            boom()
+    assert boom.size() == 0
+
+
+def test_pooled_waits_up_to_its_timeout(client: Any) -> None:
+    @pooled("patient", max_size=1, client=client, timeout=5, raise_on_full=True)
+    def slow(gate: Event) -> str:
+        gate.wait()
+        return "done"
+
+    gate = Event()
+    first = eventlet.spawn(slow, gate)
+    wait_until(lambda: slow.size(gate) == 1)
+    second = eventlet.spawn(slow, gate)
+    wait_until(lambda: RedisTokenPool(client, "patient", 1).waiting() == 1)
+    gate.send()
+    assert first.wait() == "done"
+    assert second.wait() == "done"
+
+
+def test_pooled_bad_templates_and_options(client: Any) -> None:
+    def f(user_id: str) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="not a parameter"):
+        pooled("user-{uid}", max_size=1, client=client)(f)
+    with pytest.raises(ValueError, match="positional"):
+        pooled("user-{}", max_size=1, client=client)(f)
+    with pytest.raises(ValueError, match="positional"):
+        pooled("user-{0}", max_size=1, client=client)(f)
+    with pytest.raises(ValueError, match=r"'\|'"):
+        pooled("a|{user_id}", max_size=1, client=client)(f)
+    with pytest.raises(ValueError, match="bad key template"):
+        pooled("user-{user_id", max_size=1, client=client)(f)
+    with pytest.raises(ValueError, match="max_size"):
+        pooled("k", max_size=0, client=client)
+    with pytest.raises(ValueError, match="not both"):
+        pooled("k", max_size=1, client=client, on_full=print, raise_on_full=True)
+    with pytest.raises(TypeError, match="on_full"):
+        pooled("k", max_size=1, client=client, on_full="later")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"redis\.Redis"):
+        pooled("k", max_size=1, client=None)
+    with pytest.raises(ValueError, match="timeout"):
+        pooled("k", max_size=1, client=client, timeout=None)  # type: ignore[arg-type]
+    attribute = pooled("user-{user_id.real}", max_size=1, client=client)(lambda user_id: user_id)
+    assert attribute(5) == 5
+    resolved_badly = pooled("user-{user_id}", max_size=1, client=client)(f)
+    with pytest.raises(ValueError, match="must not contain"):
+        resolved_badly("{evil}")
