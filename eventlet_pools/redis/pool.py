@@ -106,8 +106,8 @@ class RedisTokenPool:
 
     ``client`` is a ``redis.Redis`` made green: after
     ``eventlet.monkey_patch()``, or from ``eventlet.import_patched("redis")``.
-    Leave its ``socket_timeout`` unset or above ``lease / 3``: the waiting
-    greenthread blocks that long in BLPOP.
+    The service greenthread blocks in BLPOP for up to ``lease / 3``, or half
+    the client's ``socket_timeout`` if that is shorter.
 
     Args:
       client: the redis-py client.
@@ -148,6 +148,9 @@ class RedisTokenPool:
         self._max_size = max_size
         self._lease_ms = int(lease * 1000)
         self._interval = lease / 3
+        # BLPOP must return before the client's socket timeout would cut it.
+        socket_timeout = _socket_timeout(client)
+        self._block_cap = None if socket_timeout is None else max(_MIN_BLOCK, socket_timeout * 0.5)
         base = f"{prefix}:{{{key}}}"
         self._keys = [f"{base}:holders", f"{base}:queue", f"{base}:waiting", f"{base}:state"]
         self._inbox = f"{base}:inbox:{uuid.uuid4().hex}"
@@ -425,6 +428,8 @@ class RedisTokenPool:
         self._service = None
 
     def _take_grants(self, seconds: float) -> None:
+        if self._block_cap is not None:
+            seconds = min(seconds, self._block_cap)
         self._blocking = True
         try:
             popped = self._client.blpop([self._inbox], timeout=seconds)
@@ -448,6 +453,13 @@ class RedisTokenPool:
         for token_id in map(_text, lost):
             if self._held.pop(token_id, None) is not None:
                 logger.warning("lost the lease %s of %r: its put() will raise LeaseLost", token_id, self)
+
+
+def _socket_timeout(client: Any) -> Optional[float]:
+    # The read timeout redis-py's connections use, if the client has one.
+    kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
+    timeout = kwargs.get("socket_timeout") if isinstance(kwargs, dict) else None
+    return float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else None
 
 
 def _check_max_size(max_size: object) -> None:
