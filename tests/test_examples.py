@@ -178,3 +178,15 @@ def test_dbapi_benchmark_smoke_run_reports_strict_fifo() -> None:
     )
     assert our_descents == 0
     assert "ours/eventlet" in ran.stdout
+
+
+def test_redis_benchmark_smoke_run_reports_one_round_trip_each() -> None:
+    ran = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_redis.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "ours: 1 round trip(s) per acquire, 1 per release" in ran.stdout
+    assert "ours/theirs" in ran.stdout
