@@ -1,5 +1,5 @@
-"""The Python examples of README.md's lifecycle, database, variant and Proxy
-sections run as they stand, and what they assert holds. (The opening example
+"""The Python examples of README.md's lifecycle, database, variant, Proxy and
+Redis sections run as they stand, and what they assert holds. (The opening example
 is a sketch with placeholders.)"""
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ def section(title: str) -> str:
 LIFECYCLE = section("Lifecycle options")
 EXAMPLES = [
     example
-    for title in ("Lifecycle options", "DB-API connections", "Pool variants", "Proxy")
+    for title in (
+        "Lifecycle options",
+        "DB-API connections",
+        "Pool variants",
+        "Proxy",
+        "Beyond one process: Redis",
+    )
     for example in re.findall(r"```python\n(.+?)```", section(title), flags=re.DOTALL)
 ]
 
