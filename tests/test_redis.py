@@ -376,3 +376,20 @@ def test_pooled_bad_templates_and_options(client: Any) -> None:
     resolved_badly = pooled("user-{user_id}", max_size=1, client=client)(f)
     with pytest.raises(ValueError, match="must not contain"):
         resolved_badly("{evil}")
+
+
+def test_after_redis_loses_its_data_newcomers_wait_a_lease_while_holders_rejoin(client: Any) -> None:
+    pool = RedisTokenPool(client, "recover", 2, lease=0.6)
+    held = pool.get()
+    client.flushall()  # what a restart without persistence does
+    # The first call after the loss starts the recovery window: nothing is
+    # granted, and the holder re-registers its lease at its next renewal.
+    with pytest.raises(PoolTimeout):
+        pool.get(block=False)
+    assert pool.free() == 0
+    wait_until(lambda: pool.size() == 1)  # rejoined at a renewal (every 0.2 s)
+    with eventlet.Timeout(5):
+        late = pool.get(timeout=3)  # granted once the window (one lease) is over
+    assert pool.size() == 2
+    pool.put(held)  # its lease survived the loss
+    pool.put(late)

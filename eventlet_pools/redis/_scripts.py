@@ -152,10 +152,11 @@ return {0, epoch}
 """
 )
 
-#: ARGV[4] = n, then n held tokens, then the queue entries of this
-#: process's waiters. Renews the leases and the waiters' liveness; a held
-#: token Redis lost (state made anew) rejoins while there is room, a waiter
-#: Redis lost gets back in line. Returns {lost tokens, epoch}.
+#: ARGV[4] = n, then n pairs (held token, epoch it was granted in), then
+#: the queue entries of this process's waiters. Renews the leases and the
+#: waiters' liveness. A held token granted in an earlier state (Redis lost
+#: its data since) rejoins while there is room; a waiter Redis lost gets
+#: back in line. Returns {lost tokens, epoch}.
 HEARTBEAT = (
     _PRELUDE
     + """
@@ -164,18 +165,18 @@ clean()
 local held = tonumber(ARGV[4])
 local lost = {}
 local n = redis.call('ZCARD', H)
-for i = 5, 4 + held do
-  local tok = ARGV[i]
+for i = 5, 3 + 2 * held, 2 do
+  local tok, granted_in = ARGV[i], ARGV[i + 1]
   if redis.call('ZSCORE', H, tok) then
     redis.call('ZADD', H, now + lease, tok)
-  elseif seen ~= epoch and n < max then
+  elseif granted_in ~= epoch and n < max then
     redis.call('ZADD', H, now + lease, tok)
     n = n + 1
   else
     table.insert(lost, tok)
   end
 end
-for i = 5 + held, #ARGV do
+for i = 5 + 2 * held, #ARGV do
   local entry = ARGV[i]
   local _, tok = parse(entry)
   if redis.call('ZSCORE', W, tok) then
@@ -203,13 +204,15 @@ return {epoch}
 """
 )
 
-#: Returns {slots held, waiters alive, max, epoch}.
+#: Returns {slots held, waiters alive, max, 1 if recovering else 0, epoch}.
 STATUS = (
     _PRELUDE
     + """
 local max, epoch, recover = state()
 clean()
 grant_free(max, recover)
-return {redis.call('ZCARD', H), redis.call('ZCARD', W), max, epoch}
+local recovering = 0
+if now < recover then recovering = 1 end
+return {redis.call('ZCARD', H), redis.call('ZCARD', W), max, recovering, epoch}
 """
 )

@@ -64,13 +64,16 @@ def _text(value: Any) -> str:
 class RedisToken(Token):
     """A slot of a :class:`RedisTokenPool`: a lease with a unique id."""
 
-    __slots__ = ("__weakref__", "id", "pool")
+    __slots__ = ("__weakref__", "epoch", "id", "pool")
 
-    def __init__(self, token_id: str, pool: RedisTokenPool) -> None:
+    def __init__(self, token_id: str, pool: RedisTokenPool, epoch: str) -> None:
         #: The lease's unique id, as Redis knows it.
         self.id = token_id
         #: The pool it came from.
         self.pool = pool
+        #: The pool state it was granted in: if Redis has lost that state
+        #: since, the lease may re-register (see RedisTokenPool).
+        self.epoch = epoch
 
     def __repr__(self) -> str:
         return f"<RedisToken {self.id} of {self.pool.key!r}>"
@@ -258,13 +261,14 @@ class RedisTokenPool:
         self.put(token)
 
     def free(self) -> int:
-        """Slots free right now across all processes (0 while any wait).
+        """Slots free right now across all processes (0 while any wait, or
+        while the pool recovers from a Redis data loss).
 
         Raises:
           BackendError: Redis failed.
         """
-        held, waiting, max_size = self._status()
-        return 0 if waiting else max(0, max_size - held)
+        held, waiting, max_size, recovering = self._status()
+        return 0 if waiting or recovering else max(0, max_size - held)
 
     def waiting(self) -> int:
         """Waiters alive in the shared line, across all processes.
@@ -353,12 +357,12 @@ class RedisTokenPool:
         self._seen = _text(result[-1])
         return result
 
-    def _status(self) -> tuple[int, int, int]:
-        held, waiting, max_size, _epoch = self._call("STATUS")
-        return int(held), int(waiting), int(max_size)
+    def _status(self) -> tuple[int, int, int, bool]:
+        held, waiting, max_size, recovering, _epoch = self._call("STATUS")
+        return int(held), int(waiting), int(max_size), bool(int(recovering))
 
     def _hold(self, token_id: str) -> RedisToken:
-        token = RedisToken(token_id, self)
+        token = RedisToken(token_id, self, self._seen)
         # A token dropped without put() is released, not kept alive.
         self._held[token_id] = weakref.ref(token, lambda _ref: self._dropped(token_id))
         self._start_service()
@@ -443,10 +447,14 @@ class RedisTokenPool:
             # else: its waiter gave up and, finding the grant, took or passed it
 
     def _heartbeat(self) -> None:
-        held = [token_id for token_id, ref in self._held.items() if ref() is not None]
+        held: list[str] = []
+        for token_id, ref in self._held.items():
+            token = ref()
+            if token is not None:
+                held += (token_id, token.epoch)
         entries = [entry for _waiter, entry in self._local.values()]
         try:
-            lost, _epoch = self._call("HEARTBEAT", len(held), *held, *entries)
+            lost, _epoch = self._call("HEARTBEAT", len(held) // 2, *held, *entries)
         except BackendError as exc:
             logger.warning("renewing the leases of %r failed: %r; retrying", self, exc)
             return
