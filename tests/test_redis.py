@@ -393,3 +393,25 @@ def test_after_redis_loses_its_data_newcomers_wait_a_lease_while_holders_rejoin(
     assert pool.size() == 2
     pool.put(held)  # its lease survived the loss
     pool.put(late)
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["granted", "queued"])
+def test_get_interrupted_after_redis_answered_keeps_nothing(client: Any, full: bool) -> None:
+    pool = RedisTokenPool(client, "interrupted", 1)
+    held = pool.get() if full else None
+    real = pool._scripts["ACQUIRE"]
+
+    def acquire_then_stall(*args: Any, **kwargs: Any) -> Any:
+        answer = real(*args, **kwargs)  # Redis granted or queued us...
+        eventlet.sleep(10)  # ...and the caller is interrupted before it knows
+        return answer
+
+    pool._scripts["ACQUIRE"] = acquire_then_stall
+    with pytest.raises(eventlet.Timeout), eventlet.Timeout(0.05):
+        pool.get()
+    pool._scripts["ACQUIRE"] = real
+    assert pool.size() == (1 if full else 0)
+    assert pool.waiting() == 0
+    if held is not None:
+        pool.put(held)
+    assert pool.free() == 1

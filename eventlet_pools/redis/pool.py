@@ -202,12 +202,24 @@ class RedisTokenPool:
         wait = self._timeout if timeout is None else _check_timeout("timeout", timeout)
         queue_up = block and wait != 0
         token_id = uuid.uuid4().hex
-        status = int(self._call("ACQUIRE", token_id, self._inbox if queue_up else "")[0])
+        entry = f"{self._inbox}|{token_id}|{self._lease_ms}"
+        try:
+            status = int(self._call("ACQUIRE", token_id, self._inbox if queue_up else "")[0])
+        except BackendError:
+            raise
+        except BaseException:
+            # Interrupted (a Timeout, a kill) while the script ran: Redis may
+            # have granted us a slot or put us in line. Undo both now rather
+            # than leave them to expire.
+            if queue_up:
+                self._leave_line(token_id, entry)
+            else:
+                self._release_quietly(token_id)
+            raise
         if status == 1:
             return self._hold(token_id)
         if status == -1:
             raise PoolTimeout(f"pool {self.key!r} is full (max_size {self._max_size})")
-        entry = f"{self._inbox}|{token_id}|{self._lease_ms}"
         waiter = GreenWaiterQueue()
         self._local[token_id] = (waiter, entry)
         self._start_service()
