@@ -13,7 +13,8 @@ was granted passes on instead of being lost.
 
 The queue knows nothing about pools: the values it hands over are opaque.
 Only this module touches the eventlet hub, so another waiting primitive
-(threads, asyncio) can stand in for it behind the same four operations.
+(threads, asyncio) can stand in for it behind the same four operations; and
+it imports eventlet only when first used, so importing the library does not.
 :class:`GreenAlarm` and :func:`spawn_background` are the two more pieces a
 pool's maintenance greenthread needs: sleeping until a deadline that may move,
 and starting a greenthread nobody joins. :func:`watch_end` and
@@ -30,12 +31,29 @@ from typing import Any, Callable, Optional
 
 from greenlet import getcurrent, greenlet
 
-with warnings.catch_warnings():
-    # eventlet warns at first import that it is deprecated; importing this
-    # library is not the moment for the user to see that.
-    warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
-    from eventlet.greenthread import GreenThread
-    from eventlet.hubs import get_hub
+
+def _import_eventlet(name: str) -> Any:
+    # eventlet is imported on first use, not with this library: a program
+    # that never waits on a pool never loads it. It warns at first import
+    # that it is deprecated; using a pool is not the moment to see that.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
+        module = __import__(name, fromlist=["_"])
+    return module
+
+
+def _first_get_hub() -> Any:
+    # get_hub() until the first call, which imports eventlet and puts
+    # eventlet's own get_hub in its place: no cost on later calls.
+    global get_hub
+    real = _import_eventlet("eventlet.hubs").get_hub
+    get_hub = real
+    return real()
+
+
+#: eventlet's hub of this thread (eventlet is imported on the first call).
+get_hub: Callable[[], Any] = _first_get_hub
+
 
 __all__ = [
     "EXPIRED",
@@ -301,7 +319,7 @@ def watch_end(glet: Any, callback: Callable[..., None], *args: Any) -> weakref.r
       wanted: for plain greenlets the callback dies with it. Pass it to
       :func:`has_ended` to ask whether ``glet`` finished.
     """
-    if isinstance(glet, GreenThread):
+    if isinstance(glet, _import_eventlet("eventlet.greenthread").GreenThread):
         glet.link(_call_dropping_first, callback, *args)
         return weakref.ref(glet)
     return weakref.ref(glet, lambda _ref: spawn_background(callback, *args))

@@ -1,0 +1,55 @@
+"""Importing eventlet_pools does not import eventlet; the first pool that
+waits does, without showing eventlet's deprecation warning (issue 6's first
+step: a threads- or asyncio-only user will pay nothing for eventlet)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+
+def run_clean(source: str) -> subprocess.CompletedProcess[str]:
+    """Run ``source`` in a fresh interpreter where every warning is an error."""
+    return subprocess.run(
+        [sys.executable, "-W", "error", "-c", textwrap.dedent(source)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_importing_the_library_does_not_import_eventlet() -> None:
+    ran = run_clean(
+        """
+        import sys
+        import eventlet_pools, eventlet_pools.dbapi, eventlet_pools.variants, eventlet_pools.proxy
+        import eventlet_pools.redis
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] == "eventlet")
+        print("loaded:", loaded)
+        """
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "loaded: []" in ran.stdout
+
+
+def test_the_first_wait_imports_eventlet_quietly() -> None:
+    ran = run_clean(
+        """
+        import sys
+        import eventlet_pools
+        pool = eventlet_pools.Pool(max_size=1, create=object)
+        held = pool.get()  # no waiting: still no eventlet
+        assert "eventlet" not in sys.modules
+        try:
+            pool.get(timeout=0.01)  # waits: the hub is needed now
+        except eventlet_pools.PoolTimeout:
+            pass
+        assert "eventlet" in sys.modules
+        pool.put(held)
+        print("ok")
+        """
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "ok"
+    assert "deprecated" not in ran.stderr
