@@ -4,8 +4,10 @@ nothing on disk). redis-py is made green with eventlet.import_patched."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import random
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +18,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import eventlet
     from eventlet.event import Event
+    from greenlet import GreenletExit
 
 from eventlet_pools import BackendError, LeaseLost, PoolClosed, PoolTimeout
 from eventlet_pools.redis import RedisTokenPool, pooled
@@ -415,3 +418,55 @@ def test_get_interrupted_after_redis_answered_keeps_nothing(client: Any, full: b
     if held is not None:
         pool.put(held)
     assert pool.free() == 1
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_storm_of_greenthreads_with_timeouts_and_kills(server: RedisServer, client: Any, seed: int) -> None:
+    rng = random.Random(seed)
+    # A thousand greenthreads share 50 connections: redis-py's default pool
+    # would refuse the 101st with MaxConnectionsError (a BackendError here).
+    shared = green_redis.Redis(
+        connection_pool=green_redis.BlockingConnectionPool(
+            host=server.host, port=server.port, max_connections=50, timeout=30
+        )
+    )
+    pool = RedisTokenPool(shared, f"storm-{seed}", 5)
+    inside = 0
+    most = 0
+    served = 0
+    timeouts = 0
+
+    def worker() -> None:
+        nonlocal inside, most, served, timeouts
+        for _ in range(3):
+            try:
+                token = pool.get(rng.random() > 0.1, rng.choice([None, 0.005, 0.05]))
+            except PoolTimeout:
+                timeouts += 1
+                continue
+            inside += 1
+            most = max(most, inside)
+            try:
+                for _ in range(rng.randrange(3)):
+                    eventlet.sleep(0)
+            finally:
+                inside -= 1
+                pool.put(token)
+            served += 1
+
+    with eventlet.Timeout(60):
+        greenthreads = [eventlet.spawn(worker) for _ in range(1000)]
+        for index, gt in enumerate(greenthreads):
+            if index % 7 == 0:
+                eventlet.sleep(0)
+                gt.kill()  # mid-get, mid-wait, or while holding
+            with contextlib.suppress(GreenletExit):
+                gt.wait()
+    wait_until(lambda: pool.size() == 0 and pool.waiting() == 0, 10)
+    assert most <= 5
+    assert served > 500
+    assert timeouts > 0
+    assert not pool._local  # no local waiter left behind
+    assert pool.free() == 5
+    pool.close()
+    shared.close()
