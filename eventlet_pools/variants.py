@@ -90,6 +90,9 @@ class StaticPool(Pool[T]):
     discard() drops the shared item (it is broken): it is disposed at once,
     and the next get() creates a new one; holders of the old one may still
     put it back. close() disposes the item once the last holder returned it.
+    Inside ``with pool.item()`` blocks, which share one item, discard through
+    the block's own context (``ctx.discard()``): ``pool.discard(item)`` cannot
+    tell which of the blocks holding it is yours.
 
     Args:
       create: zero-argument callable making the item (or override create()).
@@ -175,11 +178,11 @@ class StaticPool(Pool[T]):
         Raises:
           PoolError: ``item`` is not the shared item, or is not checked out.
         """
+        if not (self._shared and self._shared[0] is item and self._holds):
+            raise PoolError(f"{item!r} is not the checked-out item of {self!r}")
         context = self._in_context.get(id(item))
         if context is not None and context._item is item:
             context._release()
-        if not (self._shared and self._shared[0] is item and self._holds):
-            raise PoolError(f"{item!r} is not the checked-out item of {self!r}")
         self._holds -= 1
         self._retire_shared("discarded")
 
