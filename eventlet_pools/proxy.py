@@ -96,6 +96,8 @@ class Proxy:
         Raises:
           ValueError: as for the constructor.
         """
+        if source is None:
+            raise ValueError("Proxy.set() needs a pool or an object, got None")
         is_pool = isinstance(source, (Pool, ConnectionPool))
         if scope is None:
             scope = "greenthread" if is_pool else "shared"
@@ -105,8 +107,6 @@ class Proxy:
             raise ValueError(
                 f"scope='greenthread' needs a Pool or ConnectionPool to check items out of, got {source!r}"
             )
-        if source is None:
-            raise ValueError("Proxy.set() needs a pool or an object, got None")
         self._retire()
         engine: Optional[Pool[Any]] = None
         if is_pool:
