@@ -24,6 +24,8 @@ greenthread holding an item has finished.
 
 from __future__ import annotations
 
+import threading
+import time
 import warnings
 import weakref
 from collections import deque
@@ -57,8 +59,10 @@ get_hub: Callable[[], Any] = _first_get_hub
 
 __all__ = [
     "EXPIRED",
+    "AsyncWaiterQueue",
     "GreenAlarm",
     "GreenWaiterQueue",
+    "ThreadWaiterQueue",
     "current_greenthread",
     "has_ended",
     "spawn_background",
@@ -335,3 +339,185 @@ def has_ended(ref: weakref.ref[Any]) -> bool:
     """True when the greenlet behind ``ref`` (from :func:`watch_end`) finished."""
     glet = ref()
     return glet is None or bool(glet.dead)
+
+
+# ----------------------------------------------------------------------
+# The same queue for native threads and for asyncio (issue 6). They keep
+# GreenWaiterQueue's contract: strict arrival order, direct handoff, grant
+# never blocks, a waiter interrupted after its grant passes the value on.
+
+
+class _NativeWaiter:
+    """One parked thread or task: how to wake it, and what it was given."""
+
+    __slots__ = ("state", "value", "wake")
+
+    def __init__(self, wake: Any) -> None:
+        self.wake = wake  # a threading.Condition, or an asyncio future
+        self.state = _WAITING
+        self.value: Any = None
+
+
+class ThreadWaiterQueue(deque):  # type: ignore[type-arg]
+    """OS threads waiting in strict arrival order, served by direct handoff.
+
+    Every method must be called with ``lock`` (the pool's lock, reentrant)
+    held. :meth:`park` releases it while the thread sleeps on a condition of
+    its own, as ``threading.Condition.wait`` does, so a grant wakes exactly
+    the thread it names: no thundering herd, no busy waiting. Threads cannot
+    be killed; only an exception such as KeyboardInterrupt can interrupt a
+    parked thread, and then ``abandon`` passes on what it was granted.
+    """
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: Any) -> None:
+        super().__init__()
+        self._lock = lock
+
+    def park(self, timeout: Optional[float], abandon: Callable[[Any], None], front: bool = False) -> Any:
+        """Wait (releasing the lock) until granted, failed or expired.
+
+        Returns and raises as :meth:`GreenWaiterQueue.park`.
+        """
+        waiter = _NativeWaiter(threading.Condition(self._lock))
+        if front:
+            self.appendleft(waiter)
+        else:
+            self.append(waiter)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while waiter.state is _WAITING:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    # Expired, under the lock: a grant can no longer race it.
+                    self.remove(waiter)
+                    waiter.state = _DONE
+                    return EXPIRED
+                waiter.wake.wait(left)
+        except BaseException:
+            self.cancel(waiter, abandon)
+            raise
+        state = waiter.state
+        waiter.state = _DONE
+        if state is _FAILED:
+            raise waiter.value
+        return waiter.value
+
+    def grant(self, value: Any) -> bool:
+        """Hand ``value`` to the first waiter and wake it; never blocks.
+
+        Returns False (and keeps nothing) when nobody is waiting.
+        """
+        if not self:
+            return False
+        waiter = self.popleft()
+        waiter.state = _GRANTED
+        waiter.value = value
+        waiter.wake.notify()
+        return True
+
+    def fail_all(self, make_error: Callable[[], BaseException]) -> int:
+        """Wake every waiter with its own exception; returns how many."""
+        count = len(self)
+        while self:
+            waiter = self.popleft()
+            waiter.state = _FAILED
+            waiter.value = make_error()
+            waiter.wake.notify()
+        return count
+
+    def cancel(self, waiter: _NativeWaiter, abandon: Callable[[Any], None]) -> None:
+        """Take ``waiter`` out for good, passing on anything it was granted."""
+        state = waiter.state
+        waiter.state = _DONE
+        if state is _WAITING:
+            self.remove(waiter)
+        elif state is _GRANTED:
+            abandon(waiter.value)
+
+
+class AsyncWaiterQueue(deque):  # type: ignore[type-arg]
+    """asyncio tasks waiting in strict arrival order, served by direct handoff.
+
+    All methods run in the event loop's thread. :meth:`park` is a coroutine;
+    grants resolve the waiter's future (the task resumes at a later loop
+    turn), so granting never blocks or yields. A task cancelled after it
+    was granted, before it resumed, passes the value on through ``abandon``.
+    """
+
+    __slots__ = ()
+
+    async def park(
+        self, timeout: Optional[float], abandon: Callable[[Any], None], front: bool = False
+    ) -> Any:
+        """Wait until granted, failed or expired.
+
+        Returns the granted value, or :data:`EXPIRED`.
+
+        Raises:
+          The exception given to :meth:`fail_all`; ``CancelledError`` when the
+          task is cancelled (after cleaning up its place).
+        """
+        import asyncio  # here, not at the top: eventlet users never pay for it
+
+        loop = asyncio.get_running_loop()
+        waiter = _NativeWaiter(loop.create_future())
+        if front:
+            self.appendleft(waiter)
+        else:
+            self.append(waiter)
+        timer = None if timeout is None else loop.call_later(timeout, self._expire, waiter)
+        try:
+            await waiter.wake
+        except BaseException:
+            self.cancel(waiter, abandon)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        state = waiter.state
+        waiter.state = _DONE
+        if state is _FAILED:
+            raise waiter.value
+        return waiter.value
+
+    def grant(self, value: Any) -> bool:
+        """Hand ``value`` to the first waiter; it resumes at a later loop turn.
+
+        Returns False (and keeps nothing) when nobody is waiting.
+        """
+        if not self:
+            return False
+        waiter = self.popleft()
+        waiter.state = _GRANTED
+        waiter.value = value
+        waiter.wake.set_result(None)
+        return True
+
+    def fail_all(self, make_error: Callable[[], BaseException]) -> int:
+        """Wake every waiter with its own exception; returns how many."""
+        count = len(self)
+        while self:
+            waiter = self.popleft()
+            waiter.state = _FAILED
+            waiter.value = make_error()
+            waiter.wake.set_result(None)
+        return count
+
+    def cancel(self, waiter: _NativeWaiter, abandon: Callable[[Any], None]) -> None:
+        """Take ``waiter`` out for good, passing on anything it was granted."""
+        state = waiter.state
+        waiter.state = _DONE
+        if state is _WAITING:
+            self.remove(waiter)
+        elif state is _GRANTED and waiter.value is not EXPIRED:
+            abandon(waiter.value)
+
+    def _expire(self, waiter: _NativeWaiter) -> None:
+        # A loop callback when the timeout passes; a granted waiter keeps it.
+        if waiter.state is _WAITING:
+            self.remove(waiter)
+            waiter.state = _GRANTED
+            waiter.value = EXPIRED
+            waiter.wake.set_result(None)
