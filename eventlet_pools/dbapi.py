@@ -554,9 +554,13 @@ class PooledConnection:
         try:
             return method(*args, **kwargs)
         except Exception as exc:
-            if not self._suspect and self._owner._suspects(exc):
-                _set_suspect(self, True)
+            self._noticed(exc)
             raise
+
+    def _noticed(self, exc: Exception) -> None:
+        # A driver error: does it make the connection suspect?
+        if not self._suspect and self._owner._suspects(exc):
+            _set_suspect(self, True)
 
 
 # The wrapper forwards attribute writes to the connection; its own slots
@@ -616,11 +620,14 @@ class PooledCursor:
         conn = self._conn
         rows = iter(self._raw)
         while True:
+            conn._live()
             try:
-                conn._live()
-                row = conn._call(next, (rows,), {})
-            except StopIteration:
+                row = next(rows)
+            except StopIteration:  # the end of the rows, not an error
                 return
+            except Exception as exc:
+                conn._noticed(exc)
+                raise
             yield row
 
     def __enter__(self) -> PooledCursor:

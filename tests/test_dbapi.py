@@ -376,3 +376,14 @@ def test_close_interrupted_during_rollback_loses_no_slot(suspect: bool) -> None:
     assert pool.free() == 1
     assert pool.stats().checked_out == 0
     pool.close()
+
+
+def test_iterating_a_cursor_to_its_end_is_not_an_error(opened: Opened) -> None:
+    # Every error counts as a disconnect here: the end of the rows must not.
+    pool = ConnectionPool(opened, max_size=1, is_disconnect=lambda exc: True)
+    with pool.connection() as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT 1 UNION SELECT 2")
+        assert sorted(cur) == [(1,), (2,)]
+        assert conn._suspect is False
+    pool.close()
