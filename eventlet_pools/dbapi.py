@@ -199,9 +199,6 @@ class ConnectionPool:
         self._reset_on_return = reset_on_return
         self._is_disconnect = is_disconnect
         self._disconnect_errors: Optional[tuple[type[BaseException], ...]] = None
-        # When each pooled connection was last known good (returned or
-        # checked), by id: check() runs only on those idle long enough.
-        self._known_good: dict[int, float] = {}
         self._clock: Callable[[], float] = pool_options.get("clock", time.monotonic)
         # When a connection last turned out dead. A server restart or a
         # network cut kills every connection at once, so from then on even
@@ -336,24 +333,25 @@ class ConnectionPool:
         return conn
 
     def _close_connection(self, conn: Any) -> None:
-        self._known_good.pop(id(conn), None)
         conn.close()
 
     def _check_if_idle(self, conn: Any) -> bool:
-        now = self._clock()
-        since = self._known_good.get(id(conn))
-        if since is not None and since > self._dead_seen_at and now - since < self._check_when_idle:
+        # The pool's record of the connection says when it was last known
+        # good: returned, or checked (the pool notes a passed check). With a
+        # check set the pool keeps records, so there is one.
+        rec = self.pool._record_of(conn)
+        if (
+            rec is not None
+            and rec.checked > self._dead_seen_at
+            and self._clock() - rec.checked < self._check_when_idle
+        ):
             return True
         assert self._check is not None
         try:
-            ok = self._check(conn)
+            return bool(self._check(conn))
         except Exception:
-            self._dead_seen_at = now
+            self._dead_seen_at = self._clock()
             raise
-        if not ok:
-            return False
-        self._known_good[id(conn)] = self._clock()
-        return True
 
     def _reset_connection(self, conn: Any) -> None:
         # A reset that fails means a dead connection (the pool disposes it):
@@ -389,8 +387,6 @@ class ConnectionPool:
             except BaseException:
                 self.pool.discard(conn)  # interrupted mid-check: its state is unknown
                 raise
-        # Noted before put(): if put() disposes it, dispose forgets it again.
-        self._known_good[id(conn)] = self._clock()
         self.pool.put(conn)
 
     def _return_lost(self, conn: Any, suspect: bool) -> None:
