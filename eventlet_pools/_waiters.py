@@ -24,11 +24,14 @@ greenthread holding an item has finished.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 import time
 import warnings
 import weakref
 from collections import deque
+from collections.abc import Iterator
 from typing import Any, Callable, Optional
 
 from greenlet import getcurrent, greenlet
@@ -58,14 +61,19 @@ get_hub: Callable[[], Any] = _first_get_hub
 
 
 __all__ = [
+    "BACKENDS",
     "EXPIRED",
     "AsyncWaiterQueue",
     "GreenAlarm",
     "GreenWaiterQueue",
+    "ThreadAlarm",
     "ThreadWaiterQueue",
     "current_greenthread",
     "has_ended",
+    "resolve_backend",
     "spawn_background",
+    "spawn_thread",
+    "unlocked",
     "watch_end",
 ]
 
@@ -521,3 +529,92 @@ class AsyncWaiterQueue(deque):  # type: ignore[type-arg]
             waiter.state = _GRANTED
             waiter.value = EXPIRED
             waiter.wake.set_result(None)
+
+
+#: What ``Pool(backend=...)`` accepts.
+BACKENDS = ("auto", "eventlet", "threads")
+
+
+def resolve_backend(name: object) -> str:
+    """The backend a pool made now should use: ``'eventlet'`` or ``'threads'``.
+
+    ``'auto'`` is eventlet when the program has imported eventlet (it uses
+    greenthreads: monkey-patched or not, a pool made before its hub starts
+    must be green), otherwise native threads.
+
+    Raises:
+      ValueError: not one of :data:`BACKENDS`.
+    """
+    if not isinstance(name, str) or name not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+    if name != "auto":
+        return name
+    return "eventlet" if "eventlet" in sys.modules else "threads"
+
+
+@contextlib.contextmanager
+def unlocked(lock: Any) -> Iterator[None]:
+    """Release ``lock`` (a reentrant lock this thread holds, however many
+    times) for the block, and take it back after, as ``Condition.wait`` does."""
+    state = lock._release_save()
+    try:
+        yield
+    finally:
+        lock._acquire_restore(state)
+
+
+class ThreadAlarm:
+    """:class:`GreenAlarm` for a maintenance OS thread.
+
+    The sleeper calls :meth:`wait`; any thread may call :meth:`reschedule`,
+    :meth:`wake` or :meth:`stop`, which only take the alarm's own short lock.
+    """
+
+    __slots__ = ("_cond", "_deadline", "_sleeping", "stopped")
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._deadline: Optional[float] = None
+        self._sleeping = False
+        self.stopped = False
+
+    def wait(self, delay: Optional[float]) -> None:
+        """Sleep ``delay`` seconds (``None``: until woken); at once if stopped."""
+        with self._cond:
+            if self.stopped:
+                return
+            self._deadline = None if delay is None else time.monotonic() + delay
+            self._sleeping = True
+            try:
+                while not self.stopped:
+                    deadline = self._deadline
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return
+                    self._cond.wait(left)
+            finally:
+                self._sleeping = False
+
+    def reschedule(self, delay: float) -> None:
+        """Make a sleeping :meth:`wait` return after ``delay`` seconds instead."""
+        with self._cond:
+            if self._sleeping:
+                self._deadline = time.monotonic() + max(delay, 0.0)
+                self._cond.notify()
+
+    def wake(self) -> None:
+        """Make a sleeping :meth:`wait` return now."""
+        self.reschedule(0.0)
+
+    def stop(self) -> None:
+        """Wake the sleeper, and make every later :meth:`wait` return at once."""
+        with self._cond:
+            self.stopped = True
+            self._cond.notify()
+
+
+def spawn_thread(function: Callable[..., None], *args: Any) -> threading.Thread:
+    """Start ``function(*args)`` in a daemon thread nobody joins; return it."""
+    thread = threading.Thread(target=function, args=args, daemon=True, name="eventlet_pools-upkeep")
+    thread.start()
+    return thread

@@ -31,7 +31,6 @@ from contextlib import contextmanager
 from types import ModuleType, TracebackType
 from typing import Any, Callable, Optional
 
-from eventlet_pools._waiters import spawn_background
 from eventlet_pools.errors import ConnectionClosed
 from eventlet_pools.events import Listener
 from eventlet_pools.pool import Pool, _check_callable
@@ -456,7 +455,7 @@ class PooledConnection:
             return
         _set_conn(self, _CLOSED)
         with contextlib.suppress(Exception):  # the interpreter is shutting down
-            spawn_background(self._owner._return_lost, conn, self._suspect)
+            self._owner.pool._spawn(self._owner._return_lost, conn, self._suspect)
 
     @property
     def connection(self) -> Any:

@@ -28,7 +28,7 @@ from numbers import Real
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from eventlet_pools._waiters import GreenAlarm, spawn_background
+from eventlet_pools._waiters import GreenAlarm, ThreadAlarm
 
 if TYPE_CHECKING:
     from eventlet_pools.pool import Pool
@@ -288,13 +288,15 @@ class Upkeep:
     __slots__ = ("__weakref__", "_alarm", "_clock", "due", "thread")
 
     def __init__(self, pool: Pool[Any], clock: Callable[[], float]) -> None:
-        alarm = self._alarm = GreenAlarm()
+        # A greenthread, or a daemon thread with the threads backend.
+        alarm: Any = ThreadAlarm() if pool._lock is not None else GreenAlarm()
+        self._alarm = alarm
         self._clock = clock
         self.due: Optional[float] = None
         # The weakref callback wakes the greenthread when the pool is
         # collected; it closes over the alarm only, never the pool.
         ref = weakref.ref(pool, lambda _ref: alarm.stop())
-        self.thread: Any = spawn_background(_run, ref, alarm, weakref.ref(self))
+        self.thread: Any = pool._spawn(_run, ref, alarm, weakref.ref(self))
 
     def need_by(self, when: float) -> None:
         """Make sure a round runs no later than clock reading ``when``."""
@@ -313,7 +315,7 @@ class Upkeep:
         self._alarm.stop()
 
 
-def _run(ref: weakref.ref[Pool[Any]], alarm: GreenAlarm, upkeep_ref: weakref.ref[Upkeep]) -> None:
+def _run(ref: weakref.ref[Pool[Any]], alarm: Any, upkeep_ref: weakref.ref[Upkeep]) -> None:
     # Sleep until due, run a round, repeat. Between rounds only the weak
     # references and the alarm are alive here, never the pool itself.
     upkeep = upkeep_ref()
@@ -329,8 +331,9 @@ def _run(ref: weakref.ref[Pool[Any]], alarm: GreenAlarm, upkeep_ref: weakref.ref
         if alarm.stopped or pool is None or upkeep is None or pool.closed:
             return
         try:
-            upkeep.due = None  # need_by() calls during the round set it again
-            delay = upkeep.end_round(pool._upkeep_round())
+            with pool._guard:  # the pool's lock, with the threads backend
+                upkeep.due = None  # need_by() calls during the round set it again
+                delay = upkeep.end_round(pool._upkeep_round())
             if delay is not None and delay < _MIN_ROUND_GAP:
                 # Something is due again at once: a deadline the round
                 # could not act on. Never let that become a busy loop.

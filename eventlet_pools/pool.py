@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import threading
 import time
 from collections import deque
 from numbers import Real
 from types import TracebackType
 from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
-from eventlet_pools._waiters import EXPIRED, GreenWaiterQueue
+from eventlet_pools._waiters import (
+    EXPIRED,
+    GreenWaiterQueue,
+    ThreadWaiterQueue,
+    resolve_backend,
+    spawn_background,
+    spawn_thread,
+    unlocked,
+)
 from eventlet_pools.errors import PoolClosed, PoolError, PoolTimeout
 from eventlet_pools.events import Listener, PoolEvent, check_listener, deliver
 from eventlet_pools.lifecycle import Backoff, Options, Record, Upkeep
@@ -20,6 +31,22 @@ __all__ = ["Pool"]
 T = TypeVar("T")
 
 logger = logging.getLogger("eventlet_pools")
+
+# What a pool of the eventlet backend holds instead of a lock.
+_NO_LOCK = contextlib.nullcontext()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _guarded(method: F) -> F:
+    # Public methods other than get/put run under the pool's lock with the
+    # threads backend (get and put pick locked slow paths in _set_mode).
+    @functools.wraps(method)
+    def guarded(self: Pool[Any], *args: Any, **kwargs: Any) -> Any:
+        with self._guard:
+            return method(self, *args, **kwargs)
+
+    return guarded  # type: ignore[return-value]
 
 
 class _Slot:
@@ -94,8 +121,9 @@ class Pool(Generic[T]):
     is garbage collected). :meth:`listen` subscribes to events,
     :meth:`stats` and :meth:`status` report.
 
-    All methods are for greenthreads of one hub (one OS thread); the pool is
-    cooperative, not thread-safe.
+    With the eventlet backend all methods are for greenthreads of one hub
+    (one OS thread): the pool is cooperative, not thread-safe. With
+    ``backend='threads'`` it is thread-safe, with the same FIFO handoff.
 
     Args:
       min_size: items created at construction; with lifecycle options set,
@@ -136,12 +164,18 @@ class Pool(Generic[T]):
         maintenance retries with exponential backoff; waiting callers get
         the creation error only if their timeout passes first.
       clock: monotonic clock in seconds for every time-based option.
+      backend: ``'eventlet'`` (greenthreads of one hub), ``'threads'``
+        (native OS threads: every method takes the pool's lock, waiters
+        sleep without it, create() runs without it, maintenance is a
+        daemon thread), or ``'auto'``: eventlet if the program imported
+        eventlet, else threads.
 
     Raises:
       TypeError: an argument of the wrong type.
       ValueError: a negative size, a timeout below 0, a duration that is
         not > 0, ``min_size > max_size``, ``health_check_interval`` without
-        ``check``, or ``reclaim_after`` shorter than ``max_hold``.
+        ``check``, ``reclaim_after`` shorter than ``max_hold``, or an
+        unknown backend.
       Anything ``create()`` raises while filling ``min_size`` (the items
         already made are disposed).
     """
@@ -181,6 +215,7 @@ class Pool(Generic[T]):
         reclaim_after: Optional[float] = None,
         create_retry: Union[bool, Backoff, None] = None,
         clock: Callable[[], float] = time.monotonic,
+        backend: str = "auto",
     ) -> None:
         _check_size("min_size", min_size)
         _check_size("max_size", max_size)
@@ -204,6 +239,16 @@ class Pool(Generic[T]):
         )
         self._clock = clock
         self._timeout = _check_timeout("timeout", timeout)
+        self._backend = resolve_backend(backend)
+        if self._backend == "threads":
+            # One reentrant lock guards all state; waiters sleep without it.
+            self._lock: Optional[threading.RLock] = threading.RLock()
+            self._guard: Any = self._lock
+            self._waiters: Any = ThreadWaiterQueue(self._lock)
+        else:
+            self._lock = None
+            self._guard = _NO_LOCK
+            self._waiters = GreenWaiterQueue()
         self.min_size = min_size
         self._max_size = max_size
         if create is not None:
@@ -224,7 +269,6 @@ class Pool(Generic[T]):
         # -1 once closed. Waiters are granted capacity, and put() keeps an
         # item, only within it, so one comparison covers "shrunk" and "closed".
         self._limit = max_size + self._opts.max_overflow
-        self._waiters = GreenWaiterQueue()
         # Counters for stats(); get() counts on its fast path, the rest on
         # slow paths only.
         self._gets = 0
@@ -330,6 +374,7 @@ class Pool(Generic[T]):
         """
         return _ItemContext(self, timeout)
 
+    @_guarded
     def discard(self, item: T) -> None:
         """Drop a checked-out item that is broken; its slot is freed.
 
@@ -351,6 +396,7 @@ class Pool(Generic[T]):
         self._check_out_count(item)
         self._drop(item, "discarded")
 
+    @_guarded
     def resize(self, new_size: int) -> None:
         """Change ``max_size`` at run time.
 
@@ -381,6 +427,7 @@ class Pool(Generic[T]):
     def max_size(self, new_size: int) -> None:
         self.resize(new_size)
 
+    @_guarded
     def free(self) -> int:
         """How many get() calls would succeed now without waiting (overflow included)."""
         free = (
@@ -392,6 +439,7 @@ class Pool(Generic[T]):
         )
         return free if free > 0 else 0
 
+    @_guarded
     def waiting(self) -> int:
         """How many greenthreads are waiting for an item."""
         return len(self._waiters)
@@ -406,6 +454,7 @@ class Pool(Generic[T]):
         return self._free
 
     @free_items.setter
+    @_guarded
     def free_items(self, items: deque[T]) -> None:
         self._free = items
         self._push_cap = -1
@@ -417,6 +466,7 @@ class Pool(Generic[T]):
         return self._order_as_stack
 
     @order_as_stack.setter
+    @_guarded
     def order_as_stack(self, as_stack: bool) -> None:
         self._order_as_stack = bool(as_stack)
         # get() always takes from the left; the order is where put() adds.
@@ -436,6 +486,7 @@ class Pool(Generic[T]):
         """True once :meth:`close` was called."""
         return self._closed
 
+    @_guarded
     def close(self) -> None:
         """Stop handing out items; idempotent.
 
@@ -475,6 +526,7 @@ class Pool(Generic[T]):
 
     # ------------------------------------------------------------------
     # events and statistics
+    @_guarded
     def listen(self, event: str, fn: Listener) -> None:
         """Call ``fn(PoolEvent)`` each time ``event`` happens; idempotent.
 
@@ -493,6 +545,7 @@ class Pool(Generic[T]):
             self._listeners[name] = (*current, fn)
         self._set_mode()
 
+    @_guarded
     def unlisten(self, event: str, fn: Listener) -> None:
         """Stop calling ``fn`` for ``event``.
 
@@ -510,6 +563,7 @@ class Pool(Generic[T]):
             del self._listeners[name]
         self._set_mode()
 
+    @_guarded
     def stats(self) -> PoolStats:
         """A frozen snapshot of sizes, counters and recent wait times."""
         opts = self._opts
@@ -774,7 +828,13 @@ class Pool(Generic[T]):
     def _new_item(self) -> T:
         # create() plus what every creation is counted and recorded as.
         try:
-            new = self.create()
+            lock = self._lock
+            if lock is not None and lock._is_owned():  # type: ignore[attr-defined]
+                # The slot is reserved: others may go on while this creates.
+                with unlocked(lock):
+                    new = self.create()
+            else:
+                new = self.create()
         except Exception as exc:
             self._counts.create_errors += 1
             self._emit("create_failed", None, error=exc)
@@ -793,7 +853,12 @@ class Pool(Generic[T]):
         # put()'s slow path while no lifecycle option is set.
         self._check_out_count(item)
         self._return_item(item)
-        if not self._waiters and not self._closed and self.current_size <= self._max_size:
+        if (
+            not self._waiters
+            and not self._closed
+            and self.current_size <= self._max_size
+            and self._lock is None  # threads: every put takes the lock
+        ):
             self._push_cap = self.current_size - self._creating
 
     def _put_managed(self, item: T) -> None:
@@ -972,16 +1037,41 @@ class Pool(Generic[T]):
         if not managed:
             self._records.clear()
         self._managed = managed
-        self._get_gate: Union[list[T], tuple[bool]] = (True,) if managed else self._reserved
+        threads = self._lock is not None
+        # Threads take the lock on every get: never the unlocked fast path.
+        self._get_gate: Union[list[T], tuple[bool]] = (True,) if managed or threads else self._reserved
         self._push_cap = -1
         # The slow paths are picked once per mode, not on every call. Plain
         # functions, not bound methods: those would make every pool a
         # reference cycle, freed only by the cyclic garbage collector.
         cls = type(self)
-        self._get_slow: Callable[[Pool[T], bool, Optional[float]], T] = (
+        get_slow: Callable[[Pool[T], bool, Optional[float]], T] = (
             cls._get_managed if managed else cls._acquire
         )
-        self._put_slow: Callable[[Pool[T], T], None] = cls._put_managed if managed else cls._put_plain
+        put_slow: Callable[[Pool[T], T], None] = cls._put_managed if managed else cls._put_plain
+        if threads:
+            self._get_locked_inner = get_slow
+            self._put_locked_inner = put_slow
+            get_slow, put_slow = cls._get_locked, cls._put_locked
+        self._get_slow = get_slow
+        self._put_slow = put_slow
+
+    def _get_locked(self, block: bool, timeout: Optional[float]) -> T:
+        # get()'s slow path with the threads backend: all of it under the
+        # lock, which a waiter gives up while it sleeps.
+        assert self._lock is not None
+        with self._lock:
+            return self._get_locked_inner(self, block, timeout)
+
+    def _put_locked(self, item: T) -> None:
+        assert self._lock is not None
+        with self._lock:
+            self._put_locked_inner(self, item)
+
+    def _spawn(self, function: Callable[..., None], *args: Any) -> Any:
+        # Start work nobody waits for: a greenthread, or a daemon thread
+        # with the threads backend.
+        return (spawn_thread if self._lock is not None else spawn_background)(function, *args)
 
     def _record_of(self, item: T) -> Optional[Record]:
         rec = self._records.get(id(item))

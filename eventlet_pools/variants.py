@@ -3,7 +3,8 @@ greenthread, and an assertion that at most one item is ever out.
 
 Each is a :class:`~eventlet_pools.Pool` (``get``/``put``/``item``/``discard``/
 ``close``, events and stats) that differs only in which item a ``get()``
-returns and what ``put()`` does with it. They take the core arguments only:
+returns and what ``put()`` does with it. NullPool works on either backend;
+the others are for greenthreads (``backend='eventlet'``). They take the core arguments only:
 the lifecycle options of :class:`~eventlet_pools.Pool` (ages, checks, leak
 detection) are about keeping items in a free list, which these pools do not
 do, or do not do in the usual way.
@@ -46,6 +47,7 @@ class NullPool(Pool[T]):
       timeout: default seconds get() waits.
       dispose: called with each item put back or dropped (or override).
       clock: monotonic clock for the wait statistics.
+      backend: as for :class:`~eventlet_pools.Pool` (threads work too).
 
     Raises:
       TypeError, ValueError: as for :class:`~eventlet_pools.Pool`.
@@ -59,8 +61,11 @@ class NullPool(Pool[T]):
         timeout: Optional[float] = None,
         dispose: Optional[Callable[[T], Any]] = None,
         clock: Clock = time.monotonic,
+        backend: str = "auto",
     ) -> None:
-        super().__init__(0, max_size, False, create, timeout=timeout, dispose=dispose, clock=clock)
+        super().__init__(
+            0, max_size, False, create, timeout=timeout, dispose=dispose, clock=clock, backend=backend
+        )
 
     def put(self, item: T) -> None:
         """Dispose of a checked-out item; its slot goes to the first waiter.
@@ -109,7 +114,10 @@ class StaticPool(Pool[T]):
         dispose: Optional[Callable[[T], Any]] = None,
         clock: Clock = time.monotonic,
     ) -> None:
-        super().__init__(0, 1, False, create, timeout=timeout, dispose=dispose, clock=clock)
+        # Greenthreads only: its own get() is not written for the threads lock.
+        super().__init__(
+            0, 1, False, create, timeout=timeout, dispose=dispose, clock=clock, backend="eventlet"
+        )
         # The shared item once made (a list: the item itself may be None).
         self._shared: list[T] = []
         # Checkouts of the shared item not yet given back.
@@ -286,7 +294,10 @@ class GreenthreadLocalPool(Pool[T]):
         dispose: Optional[Callable[[T], Any]] = None,
         clock: Clock = time.monotonic,
     ) -> None:
-        super().__init__(0, max_size, False, create, timeout=timeout, dispose=dispose, clock=clock)
+        # Greenthreads only: it tells greenthreads apart and watches them end.
+        super().__init__(
+            0, max_size, False, create, timeout=timeout, dispose=dispose, clock=clock, backend="eventlet"
+        )
         self._bound: dict[int, _Binding] = {}
 
     def get(self, block: bool = True, timeout: Optional[float] = None) -> T:
@@ -415,7 +426,8 @@ class AssertionPool(Pool[T]):
     ) -> None:
         if not isinstance(store_stack, bool):
             raise TypeError(f"store_stack must be a bool, got {store_stack!r}")
-        super().__init__(0, 1, False, create, dispose=dispose, clock=clock)
+        # Greenthreads only, like the other debugging and sharing variants.
+        super().__init__(0, 1, False, create, dispose=dispose, clock=clock, backend="eventlet")
         self._store_stack = store_stack
         self._checked_out_at: Optional[str] = None
 

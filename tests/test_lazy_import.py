@@ -1,6 +1,6 @@
-"""Importing eventlet_pools does not import eventlet; the first pool that
-waits does, without showing eventlet's deprecation warning (issue 6's first
-step: a threads- or asyncio-only user will pay nothing for eventlet)."""
+"""Importing eventlet_pools does not import eventlet. A program that never
+imports eventlet gets the threads backend and never loads it; a green pool's
+first wait loads it, without eventlet's deprecation warning."""
 
 from __future__ import annotations
 
@@ -33,12 +33,31 @@ def test_importing_the_library_does_not_import_eventlet() -> None:
     assert "loaded: []" in ran.stdout
 
 
-def test_the_first_wait_imports_eventlet_quietly() -> None:
+def test_a_program_without_eventlet_waits_on_threads_and_never_loads_it() -> None:
     ran = run_clean(
         """
         import sys
         import eventlet_pools
-        pool = eventlet_pools.Pool(max_size=1, create=object)
+        pool = eventlet_pools.Pool(max_size=1, create=object)  # backend='auto'
+        held = pool.get()
+        try:
+            pool.get(timeout=0.01)  # waits: on a native thread's condition
+        except eventlet_pools.PoolTimeout:
+            pass
+        pool.put(held)
+        print(pool._backend, "eventlet" in sys.modules)
+        """
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "threads False"
+
+
+def test_the_first_green_wait_imports_eventlet_quietly() -> None:
+    ran = run_clean(
+        """
+        import sys
+        import eventlet_pools
+        pool = eventlet_pools.Pool(max_size=1, create=object, backend="eventlet")
         held = pool.get()  # no waiting: still no eventlet
         assert "eventlet" not in sys.modules
         try:

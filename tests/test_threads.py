@@ -1,0 +1,361 @@
+"""Pool with backend='threads': the same guarantees for native OS threads.
+
+FIFO handoff, timeouts, no capacity lost to failed creates, resize and close
+waking waiters, create() running without the lock, the lifecycle options
+with their maintenance thread, and fault storms of 64 threads checked
+against the DESIGN.md invariants (read under the pool's lock)."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pytest
+
+from eventlet_pools import (
+    AssertionPool,
+    ConnectionPool,
+    GreenthreadLocalPool,
+    NullPool,
+    Pool,
+    PoolClosed,
+    PoolError,
+    PoolEvent,
+    PoolTimeout,
+    StaticPool,
+)
+from tests.conftest import CreateFailed, Item, Tracker, assert_invariants, assert_settled
+
+
+class ThreadTracker(Tracker):
+    """A Tracker safe to call from many threads at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self.block: Optional[threading.Event] = None
+
+    def make(self, build: Optional[Callable[[], Any]] = None) -> Any:
+        if self.block is not None:
+            self.block.wait(10)
+        with self._lock:
+            return super().make(build)
+
+    def dispose(self, item: Any) -> None:
+        with self._lock:
+            super().dispose(item)
+
+
+def threads_pool(tracker: Tracker, **kwargs: Any) -> Pool[Any]:
+    return Pool(create=tracker.make, dispose=tracker.dispose, backend="threads", **kwargs)
+
+
+def wait_until(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def start(target: Callable[..., Any], *args: Any) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def check(pool: Pool[Any], tracker: Optional[Tracker] = None, settled: bool = False) -> None:
+    """The DESIGN.md invariants, read under the pool's lock.
+
+    create() runs without the lock, so a tracker may already count an item
+    whose creating slot the pool has not turned into an item yet: between
+    the items the pool has and those plus the slots being created.
+    """
+    assert pool._lock is not None
+    with pool._lock:
+        if settled:
+            assert_settled(pool, tracker)
+            return
+        assert_invariants(pool)
+        if tracker is not None:
+            made = pool.current_size - pool._creating
+            assert made <= tracker.alive <= pool.current_size, (tracker.alive, pool)
+
+
+def test_backend_is_chosen_and_checked() -> None:
+    assert Pool(backend="threads")._backend == "threads"
+    assert Pool(backend="eventlet")._backend == "eventlet"
+    # This process imported eventlet, so 'auto' stays green.
+    assert Pool()._backend == "eventlet"
+    with pytest.raises(ValueError, match="backend"):
+        Pool(backend="fibers")
+
+
+def test_fifty_threads_are_served_in_arrival_order() -> None:
+    tracker = ThreadTracker()
+    pool = threads_pool(tracker, max_size=1)
+    held = pool.get()
+    order: list[int] = []
+
+    def waiter(n: int) -> None:
+        with pool.item(timeout=30):
+            order.append(n)
+
+    def waiting(count: int) -> Callable[[], bool]:
+        return lambda: pool.waiting() == count
+
+    threads = []
+    for n in range(50):
+        threads.append(start(waiter, n))
+        wait_until(waiting(n + 1))  # in line before the next arrives
+    pool.put(held)
+    for thread in threads:
+        thread.join(30)
+    assert order == list(range(50))
+    check(pool, tracker, settled=True)
+
+
+def test_timeouts_and_nonblocking_gets() -> None:
+    tracker = ThreadTracker()
+    pool = threads_pool(tracker, max_size=1)
+    held = pool.get()
+    with pytest.raises(PoolTimeout):
+        pool.get(block=False)
+    started = time.monotonic()
+    with pytest.raises(PoolTimeout):
+        pool.get(timeout=0.05)
+    assert time.monotonic() - started >= 0.05
+    assert pool.waiting() == 0
+    pool.put(held)
+    with pytest.raises(PoolError):
+        pool.put(held)
+    check(pool, tracker, settled=True)
+
+
+def test_failed_create_passes_the_slot_to_the_next_waiter() -> None:
+    tracker = ThreadTracker()
+    pool = threads_pool(tracker, max_size=1)
+    held = pool.get()
+    outcomes: dict[str, Any] = {}
+
+    def waiter(name: str) -> None:
+        try:
+            item = pool.get(timeout=30)
+        except CreateFailed as exc:
+            outcomes[name] = exc
+            return
+        outcomes[name] = item
+        pool.put(item)
+
+    first = start(waiter, "first")
+    wait_until(lambda: pool.waiting() == 1)
+    second = start(waiter, "second")
+    wait_until(lambda: pool.waiting() == 2)
+    tracker.fail_next = 1
+    pool.discard(held)  # the first waiter creates, and fails
+    first.join(30)
+    second.join(30)
+    assert isinstance(outcomes["first"], CreateFailed)
+    assert isinstance(outcomes["second"], Item)
+    check(pool, tracker, settled=True)
+
+
+def test_resize_and_close_wake_waiters() -> None:
+    tracker = ThreadTracker()
+    pool = threads_pool(tracker, max_size=1)
+    held = pool.get()
+    got: list[Any] = []
+    closed: list[BaseException] = []
+
+    def waiter() -> None:
+        try:
+            got.append(pool.get(timeout=30))
+        except PoolClosed as exc:
+            closed.append(exc)
+
+    waiters = [start(waiter) for _ in range(3)]
+    wait_until(lambda: pool.waiting() == 3)
+    pool.resize(3)  # two more slots: two waiters create
+    wait_until(lambda: len(got) == 2)
+    assert pool.waiting() == 1
+    pool.close()  # the third is woken with PoolClosed
+    for thread in waiters:
+        thread.join(30)
+    assert len(closed) == 1
+    for item in [held, *got]:
+        pool.put(item)  # disposed: the pool is closed
+    assert tracker.alive == 0
+
+
+def test_create_runs_without_the_lock() -> None:
+    tracker = ThreadTracker()
+    tracker.block = threading.Event()
+    pool = threads_pool(tracker, max_size=2)
+    creating = start(pool.get)
+    wait_until(lambda: pool._creating == 1)
+    # create() is blocked, yet the pool answers other threads at once.
+    assert pool.free() == 1
+    assert pool.stats().creating == 1
+    tracker.block.set()
+    creating.join(10)
+    check(pool, tracker)
+
+
+def test_lifecycle_options_and_the_maintenance_thread() -> None:
+    tracker = ThreadTracker()
+    leaks: list[PoolEvent] = []
+    pool = threads_pool(tracker, max_size=3, max_idle=0.05, max_uses=2, max_hold=0.05)
+    pool.listen("leak", leaks.append)
+    first = pool.get()
+    pool.put(first)
+    again = pool.get()
+    assert again is first
+    pool.put(again)  # second use: disposed (max_uses)
+    assert tracker.disposed == [first]
+    leaked = pool.get()
+    wait_until(lambda: len(leaks) == 1, 5)  # reported by the maintenance thread
+    assert leaks[0].item is leaked
+    pool.put(leaked)
+    wait_until(lambda: pool.current_size == 0, 5)  # idle: disposed by maintenance
+    assert json.loads(json.dumps(pool.stats().as_dict()))["disposed"]["idle"] == 1
+    upkeep = pool._upkeep
+    assert upkeep is not None
+    pool.close()
+    upkeep.thread.join(5)
+    assert not upkeep.thread.is_alive()
+
+
+@pytest.mark.parametrize("lifecycle", [False, True], ids=["plain", "lifecycle"])
+def test_fault_storm_of_sixty_four_threads(lifecycle: bool) -> None:
+    tracker = ThreadTracker()
+    tracker.fail_probability = 0.05
+    rng_lock = threading.Lock()
+    rng = random.Random(11)
+    options: dict[str, Any] = {}
+    if lifecycle:
+
+        def flaky(item: Any) -> bool:
+            with rng_lock:
+                return rng.random() > 0.05
+
+        def reset(item: Any) -> None:
+            with rng_lock:
+                if rng.random() < 0.05:
+                    raise RuntimeError("reset failed")
+
+        options = {"max_uses": 5, "check": flaky, "reset": reset, "max_idle": 0.01, "max_age": 0.2}
+    pool = threads_pool(tracker, max_size=4, **options)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        local = random.Random(seed)
+        try:
+            for _ in range(200):
+                try:
+                    item = pool.get(timeout=local.choice([None, 0.001, 0.01]))
+                except (PoolTimeout, CreateFailed):
+                    continue
+                if local.random() < 0.5:
+                    time.sleep(0)
+                if local.random() < 0.1:
+                    pool.discard(item)
+                else:
+                    pool.put(item)
+        except BaseException as exc:  # reported below, with the thread's seed
+            failures.append(exc)
+
+    def resizer() -> None:
+        local = random.Random(99)
+        try:
+            while not stop.is_set():
+                pool.resize(local.randrange(2, 8))
+                check(pool, tracker if not lifecycle else None)
+                time.sleep(0.001)
+        except BaseException as exc:  # an invariant broken: fail the test
+            failures.append(exc)
+        finally:
+            pool.resize(4)
+
+    # Switch threads every microsecond instead of every 5 ms, so that any
+    # check-then-act outside the lock gets interleaved.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        workers = [start(worker, seed) for seed in range(64)]
+        chaos = start(resizer)
+        for thread in workers:
+            thread.join(120)
+        stop.set()
+        chaos.join(10)
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []
+    assert tracker.max_alive <= 8 + 1  # the largest size the resizer set (+1 mid-shrink)
+    wait_until(lambda: pool._retry_due is None and pool._creating == 0, 5)
+    check(pool, tracker if not lifecycle else None, settled=True)
+    pool.close()
+    assert tracker.alive == 0
+
+
+def test_connection_pool_on_threads(tmp_path: Path) -> None:
+    path = tmp_path / "threads.sqlite"
+    with sqlite3.connect(path) as setup:
+        setup.execute("CREATE TABLE t (n INTEGER)")
+    pool = ConnectionPool(
+        lambda: sqlite3.connect(path, check_same_thread=False, timeout=30), max_size=3, backend="threads"
+    )
+
+    def worker(n: int) -> None:
+        for _ in range(20):
+            with pool.connection() as conn:
+                conn.execute("INSERT INTO t VALUES (?)", (n,))
+                conn.commit()
+
+    threads = [start(worker, n) for n in range(8)]
+    for thread in threads:
+        thread.join(60)
+    with pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (160,)
+    stats = pool.stats()
+    assert stats.created <= 3
+    assert stats.checked_out == 0
+    pool.close()
+
+
+def test_null_pool_on_threads_limits_concurrency() -> None:
+    tracker = ThreadTracker()
+    pool = NullPool(3, tracker.make, dispose=tracker.dispose, backend="threads")
+    inside = 0
+    most = 0
+    count_lock = threading.Lock()
+
+    def worker() -> None:
+        nonlocal inside, most
+        for _ in range(50):
+            with pool.item(timeout=30):
+                with count_lock:
+                    inside += 1
+                    most = max(most, inside)
+                time.sleep(0)
+                with count_lock:
+                    inside -= 1
+
+    threads = [start(worker) for _ in range(16)]
+    for thread in threads:
+        thread.join(60)
+    assert most <= 3
+    assert tracker.max_alive <= 3
+    assert tracker.alive == 0
+    assert len(tracker.created) == 16 * 50  # a new item every time
+    check(pool, tracker, settled=True)
+
+
+def test_the_greenthread_variants_stay_green() -> None:
+    for pool in (StaticPool(object), GreenthreadLocalPool(2, object), AssertionPool(object)):
+        assert pool._backend == "eventlet"
