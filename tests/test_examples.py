@@ -190,3 +190,19 @@ def test_redis_benchmark_smoke_run_reports_one_round_trip_each() -> None:
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "ours: 1 round trip(s) per acquire, 1 per release" in ran.stdout
     assert "ours/theirs" in ran.stdout
+
+
+def test_backends_benchmark_smoke_run_reports_fifo() -> None:
+    ran = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_backends.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    _queuepool, ours = map(
+        int,
+        re.search(r"FIFO descents, 40 queued threads\s+(\d+)\s+(\d+)", ran.stdout).groups(),  # type: ignore[union-attr]
+    )
+    assert ours == 0
+    assert "ours/theirs" in ran.stdout
