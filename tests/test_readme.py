@@ -1,6 +1,6 @@
-"""The Python examples of README.md's lifecycle, database, variant, Proxy and
-Redis sections run as they stand, and what they assert holds. (The opening example
-is a sketch with placeholders.)"""
+"""The Python examples of README.md's lifecycle, backend, database, variant,
+Proxy and Redis sections run as they stand, and what they assert holds.
+(The opening example is a sketch with placeholders.)"""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ EXAMPLES = [
     example
     for title in (
         "Lifecycle options",
+        "Backends: greenthreads or native threads",
         "DB-API connections",
         "Pool variants",
         "Proxy",
