@@ -63,15 +63,19 @@ get_hub: Callable[[], Any] = _first_get_hub
 __all__ = [
     "BACKENDS",
     "EXPIRED",
+    "AsyncAlarm",
     "AsyncWaiterQueue",
     "GreenAlarm",
     "GreenWaiterQueue",
     "ThreadAlarm",
     "ThreadWaiterQueue",
+    "await_only",
     "current_greenthread",
     "has_ended",
     "resolve_backend",
+    "run_bridged",
     "spawn_background",
+    "spawn_task",
     "spawn_thread",
     "unlocked",
     "watch_end",
@@ -445,27 +449,37 @@ class ThreadWaiterQueue(deque):  # type: ignore[type-arg]
             abandon(waiter.value)
 
 
+def _resolve(future: Any) -> None:
+    # Wake a parked task. Its future is already done (cancelled) when the
+    # task was cancelled but has not run yet: it will see CancelledError, and
+    # its cleanup passes on whatever this grant gave it.
+    if not future.done():
+        future.set_result(None)
+
+
 class AsyncWaiterQueue(deque):  # type: ignore[type-arg]
     """asyncio tasks waiting in strict arrival order, served by direct handoff.
 
-    All methods run in the event loop's thread. :meth:`park` is a coroutine;
-    grants resolve the waiter's future (the task resumes at a later loop
-    turn), so granting never blocks or yields. A task cancelled after it
-    was granted, before it resumed, passes the value on through ``abandon``.
+    All methods run in the event loop's thread. :meth:`park` is called, like
+    the other queues' park, from the pool's synchronous code, which an
+    asyncio pool runs inside a bridge greenlet (:func:`run_bridged`): it
+    awaits the waiter's future through :func:`await_only`. Grants resolve
+    the future (the task resumes at a later loop turn), so granting never
+    blocks or yields. A task cancelled after it was granted, before it
+    resumed, passes the value on through ``abandon``.
     """
 
     __slots__ = ()
 
-    async def park(
-        self, timeout: Optional[float], abandon: Callable[[Any], None], front: bool = False
-    ) -> Any:
-        """Wait until granted, failed or expired.
+    def park(self, timeout: Optional[float], abandon: Callable[[Any], None], front: bool = False) -> Any:
+        """Wait until granted, failed or expired (inside :func:`run_bridged`).
 
         Returns the granted value, or :data:`EXPIRED`.
 
         Raises:
           The exception given to :meth:`fail_all`; ``CancelledError`` when the
-          task is cancelled (after cleaning up its place).
+          task is cancelled (after cleaning up its place); PoolError when
+          called outside a bridge (a synchronous get() that would wait).
         """
         import asyncio  # here, not at the top: eventlet users never pay for it
 
@@ -477,7 +491,7 @@ class AsyncWaiterQueue(deque):  # type: ignore[type-arg]
             self.append(waiter)
         timer = None if timeout is None else loop.call_later(timeout, self._expire, waiter)
         try:
-            await waiter.wake
+            await_only(waiter.wake)
         except BaseException:
             self.cancel(waiter, abandon)
             raise
@@ -500,7 +514,7 @@ class AsyncWaiterQueue(deque):  # type: ignore[type-arg]
         waiter = self.popleft()
         waiter.state = _GRANTED
         waiter.value = value
-        waiter.wake.set_result(None)
+        _resolve(waiter.wake)
         return True
 
     def fail_all(self, make_error: Callable[[], BaseException]) -> int:
@@ -510,7 +524,7 @@ class AsyncWaiterQueue(deque):  # type: ignore[type-arg]
             waiter = self.popleft()
             waiter.state = _FAILED
             waiter.value = make_error()
-            waiter.wake.set_result(None)
+            _resolve(waiter.wake)
         return count
 
     def cancel(self, waiter: _NativeWaiter, abandon: Callable[[Any], None]) -> None:
@@ -528,19 +542,20 @@ class AsyncWaiterQueue(deque):  # type: ignore[type-arg]
             self.remove(waiter)
             waiter.state = _GRANTED
             waiter.value = EXPIRED
-            waiter.wake.set_result(None)
+            _resolve(waiter.wake)
 
 
 #: What ``Pool(backend=...)`` accepts.
-BACKENDS = ("auto", "eventlet", "threads")
+BACKENDS = ("auto", "eventlet", "threads", "asyncio")
 
 
 def resolve_backend(name: object) -> str:
-    """The backend a pool made now should use: ``'eventlet'`` or ``'threads'``.
+    """The backend a pool made now should use.
 
     ``'auto'`` is eventlet when the program has imported eventlet (it uses
     greenthreads: monkey-patched or not, a pool made before its hub starts
-    must be green), otherwise native threads.
+    must be green); otherwise asyncio when made inside a running event
+    loop; otherwise native threads.
 
     Raises:
       ValueError: not one of :data:`BACKENDS`.
@@ -549,7 +564,18 @@ def resolve_backend(name: object) -> str:
         raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
     if name != "auto":
         return name
-    return "eventlet" if "eventlet" in sys.modules else "threads"
+    if "eventlet" in sys.modules:
+        return "eventlet"
+    if "asyncio" in sys.modules:
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return "asyncio"
+    return "threads"
 
 
 @contextlib.contextmanager
@@ -618,3 +644,110 @@ def spawn_thread(function: Callable[..., None], *args: Any) -> threading.Thread:
     thread = threading.Thread(target=function, args=args, daemon=True, name="eventlet_pools-upkeep")
     thread.start()
     return thread
+
+
+# ----------------------------------------------------------------------
+# The asyncio bridge. An asyncio pool runs the same synchronous code as the
+# other backends, inside a greenlet; where that code must wait, it hands an
+# awaitable to the coroutine that started the greenlet, which awaits it and
+# switches back with the result (or throws the exception, CancelledError
+# included, in at the same point).
+
+
+class _Bridge(greenlet):  # type: ignore[misc]
+    """A greenlet running synchronous pool code for a coroutine."""
+
+
+def await_only(awaitable: Any) -> Any:
+    """Await ``awaitable`` from synchronous code run by :func:`run_bridged`.
+
+    Raises:
+      PoolError: not inside :func:`run_bridged` (a synchronous call on an
+        asyncio pool that would have to wait: use the ``a``-methods).
+    """
+    current = getcurrent()
+    if not isinstance(current, _Bridge):
+        from eventlet_pools.errors import PoolError
+
+        raise PoolError(
+            "this call would wait, and an asyncio pool waits only in its async methods: "
+            "use await pool.aget() (or async with pool.aitem())"
+        )
+    return current.parent.switch(awaitable)
+
+
+async def run_bridged(function: Callable[..., Any], *args: Any) -> Any:
+    """Run ``function(*args)`` in a greenlet, awaiting what it awaits."""
+    bridge = _Bridge(function)
+    request = bridge.switch(*args)
+    while not bridge.dead:
+        try:
+            result = await request
+        except BaseException as exc:  # CancelledError too: it lands where it waited
+            request = bridge.throw(exc)
+        else:
+            request = bridge.switch(result)
+    return request
+
+
+class AsyncAlarm:
+    """:class:`GreenAlarm` for a maintenance task run by :func:`run_bridged`.
+
+    All methods run in the loop's thread; none of them blocks.
+    """
+
+    __slots__ = ("_future", "_timer", "stopped")
+
+    def __init__(self) -> None:
+        self._future: Any = None
+        self._timer: Any = None
+        self.stopped = False
+
+    def wait(self, delay: Optional[float]) -> None:
+        """Sleep ``delay`` seconds (``None``: until woken); at once if stopped."""
+        import asyncio
+
+        if self.stopped:
+            return
+        loop = asyncio.get_running_loop()
+        self._future = loop.create_future()
+        if delay is not None:
+            self._timer = loop.call_later(max(delay, 0.0), self._ring)
+        try:
+            await_only(self._future)
+        finally:
+            self._future = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def reschedule(self, delay: float) -> None:
+        """Make a sleeping :meth:`wait` return after ``delay`` seconds instead."""
+        import asyncio
+
+        if self._future is None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(max(delay, 0.0), self._ring)
+
+    def wake(self) -> None:
+        """Make a sleeping :meth:`wait` return at the next loop turn."""
+        self._ring()
+
+    def stop(self) -> None:
+        """Wake the sleeper, and make every later :meth:`wait` return at once."""
+        self.stopped = True
+        self._ring()
+
+    def _ring(self) -> None:
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+
+
+def spawn_task(function: Callable[..., None], *args: Any) -> Any:
+    """Start ``function(*args)`` bridged in a task of the running loop; return it."""
+    import asyncio
+
+    return asyncio.get_running_loop().create_task(run_bridged(function, *args))

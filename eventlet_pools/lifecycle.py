@@ -28,7 +28,7 @@ from numbers import Real
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from eventlet_pools._waiters import GreenAlarm, ThreadAlarm
+from eventlet_pools._waiters import AsyncAlarm, GreenAlarm, ThreadAlarm
 
 if TYPE_CHECKING:
     from eventlet_pools.pool import Pool
@@ -257,7 +257,13 @@ class Record:
         reported.
         """
         frames: list[tuple[str, int, str]] = []
-        frame: Optional[FrameType] = sys._getframe(depth + 1)
+        frame: Optional[FrameType] = sys._getframe(1)
+        # Skip the pool's own frames; a greenlet's stack (an asyncio pool's
+        # bridge) may be shallower than that, so stop at its bottom frame.
+        for _ in range(depth):
+            if frame is None or frame.f_back is None:
+                break
+            frame = frame.f_back
         while frame is not None and len(frames) < STACK_DEPTH:
             code = frame.f_code
             frames.append((code.co_filename, frame.f_lineno, code.co_name))
@@ -288,8 +294,14 @@ class Upkeep:
     __slots__ = ("__weakref__", "_alarm", "_clock", "due", "thread")
 
     def __init__(self, pool: Pool[Any], clock: Callable[[], float]) -> None:
-        # A greenthread, or a daemon thread with the threads backend.
-        alarm: Any = ThreadAlarm() if pool._lock is not None else GreenAlarm()
+        # A greenthread, a daemon thread (threads) or a task (asyncio).
+        alarm: Any = (
+            ThreadAlarm()
+            if pool._lock is not None
+            else AsyncAlarm()
+            if pool._backend == "asyncio"
+            else GreenAlarm()
+        )
         self._alarm = alarm
         self._clock = clock
         self.due: Optional[float] = None

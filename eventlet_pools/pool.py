@@ -14,10 +14,13 @@ from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
 from eventlet_pools._waiters import (
     EXPIRED,
+    AsyncWaiterQueue,
     GreenWaiterQueue,
     ThreadWaiterQueue,
     resolve_backend,
+    run_bridged,
     spawn_background,
+    spawn_task,
     spawn_thread,
     unlocked,
 )
@@ -47,6 +50,16 @@ def _guarded(method: F) -> F:
             return method(self, *args, **kwargs)
 
     return guarded  # type: ignore[return-value]
+
+
+def _loop_running() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class _Slot:
@@ -167,8 +180,10 @@ class Pool(Generic[T]):
       backend: ``'eventlet'`` (greenthreads of one hub), ``'threads'``
         (native OS threads: every method takes the pool's lock, waiters
         sleep without it, create() runs without it, maintenance is a
-        daemon thread), or ``'auto'``: eventlet if the program imported
-        eventlet, else threads.
+        daemon thread), ``'asyncio'`` (tasks of one event loop: wait with
+        :meth:`aget`/:meth:`aitem`; maintenance is a task), or ``'auto'``:
+        eventlet if the program imported eventlet, else asyncio if made
+        inside a running loop, else threads.
 
     Raises:
       TypeError: an argument of the wrong type.
@@ -248,7 +263,9 @@ class Pool(Generic[T]):
         else:
             self._lock = None
             self._guard = _NO_LOCK
-            self._waiters = GreenWaiterQueue()
+            # asyncio: the same synchronous code, run in a bridge greenlet by
+            # the a-methods, awaits its waiter's future (see _waiters.py).
+            self._waiters = AsyncWaiterQueue() if self._backend == "asyncio" else GreenWaiterQueue()
         self.min_size = min_size
         self._max_size = max_size
         if create is not None:
@@ -373,6 +390,37 @@ class Pool(Generic[T]):
           As :meth:`get`.
         """
         return _ItemContext(self, timeout)
+
+    async def aget(self, block: bool = True, timeout: Optional[float] = None) -> T:
+        """get() for asyncio pools: ``await pool.aget()`` waits as a task.
+
+        Cancelling the task while it waits takes it out of line; if it had
+        just been granted an item, the item passes to the next waiter.
+
+        Raises:
+          As :meth:`get`; PoolError if the pool's backend is not asyncio.
+        """
+        free_items = self._free
+        if free_items and not self._get_gate:
+            if timeout is not None:
+                _check_timeout("timeout", timeout)
+            self._gets += 1
+            return free_items.popleft()
+        if self._backend != "asyncio":
+            raise PoolError(f"aget() is for pools with backend='asyncio'; {self!r} uses {self._backend!r}")
+        return await run_bridged(self.get, block, timeout)  # type: ignore[no-any-return]
+
+    async def aput(self, item: T) -> None:
+        """put() for symmetry in async code: it never waits either."""
+        self.put(item)
+
+    def aitem(self, timeout: Optional[float] = None) -> _AsyncItemContext[T]:
+        """``async with pool.aitem() as x:``: :meth:`item` for asyncio pools.
+
+        Raises:
+          As :meth:`aget`.
+        """
+        return _AsyncItemContext(self, timeout)
 
     @_guarded
     def discard(self, item: T) -> None:
@@ -1069,9 +1117,13 @@ class Pool(Generic[T]):
             self._put_locked_inner(self, item)
 
     def _spawn(self, function: Callable[..., None], *args: Any) -> Any:
-        # Start work nobody waits for: a greenthread, or a daemon thread
-        # with the threads backend.
-        return (spawn_thread if self._lock is not None else spawn_background)(function, *args)
+        # Start work nobody waits for: a greenthread, a daemon thread with
+        # the threads backend, a task of the running loop with asyncio.
+        if self._lock is not None:
+            return spawn_thread(function, *args)
+        if self._backend == "asyncio":
+            return spawn_task(function, *args)
+        return spawn_background(function, *args)
 
     def _record_of(self, item: T) -> Optional[Record]:
         rec = self._records.get(id(item))
@@ -1086,6 +1138,8 @@ class Pool(Generic[T]):
             return
         upkeep = self._upkeep
         if upkeep is None:
+            if self._backend == "asyncio" and not _loop_running():
+                return  # made outside its loop: the first call inside starts it
             upkeep = self._upkeep = Upkeep(self, self._clock)
         upkeep.need_by(when)
 
@@ -1319,3 +1373,25 @@ class _ItemContext(Generic[T]):
         # The item leaves this context's hands: put back or discarded.
         self._held = False
         self._pool._in_context.pop(id(self._item), None)
+
+
+class _AsyncItemContext(Generic[T]):
+    """What :meth:`Pool.aitem` returns: checks out on enter, back on exit."""
+
+    __slots__ = ("_item", "_pool", "_timeout")
+
+    def __init__(self, pool: Pool[T], timeout: Optional[float]) -> None:
+        self._pool = pool
+        self._timeout = timeout
+
+    async def __aenter__(self) -> T:
+        self._item = await self._pool.aget(True, self._timeout)
+        return self._item
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self._pool.put(self._item)

@@ -1,6 +1,7 @@
-"""The waiting primitive for native threads and for asyncio (issue 6's
-first piece; pools do not use them yet): FIFO direct handoff, timeouts,
-failing everyone, and a waiter interrupted after its grant passing it on."""
+"""The waiting primitive for native threads and for asyncio (the latter
+run, as an asyncio pool runs it, in a bridge greenlet): FIFO direct handoff,
+timeouts, failing everyone, and a waiter interrupted after its grant passing
+it on."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from eventlet_pools._waiters import EXPIRED, AsyncWaiterQueue, ThreadWaiterQueue
+from eventlet_pools import PoolError
+from eventlet_pools._waiters import EXPIRED, AsyncWaiterQueue, ThreadWaiterQueue, run_bridged
 
 
 class Closed(Exception):
@@ -120,7 +122,7 @@ def test_a_thousand_tasks_are_served_in_arrival_order() -> None:
         queue = AsyncWaiterQueue()
         tasks = []
         for _ in range(1000):
-            tasks.append(asyncio.create_task(queue.park(None, lambda value: None)))
+            tasks.append(asyncio.create_task(run_bridged(queue.park, None, lambda value: None)))
             await asyncio.sleep(0)  # each task parks before the next is made
         assert len(queue) == 1000
         for value in range(1000):
@@ -139,9 +141,9 @@ def test_task_cancelled_after_its_grant_passes_it_on() -> None:
             passed.append(value)
             queue.grant(value)  # to the next in line, as a pool would
 
-        first = asyncio.create_task(queue.park(None, abandon))
+        first = asyncio.create_task(run_bridged(queue.park, None, abandon))
         await asyncio.sleep(0)
-        second = asyncio.create_task(queue.park(None, abandon))
+        second = asyncio.create_task(run_bridged(queue.park, None, abandon))
         await asyncio.sleep(0)
         queue.grant("item")
         first.cancel()  # granted, but cancelled before it resumed
@@ -157,18 +159,28 @@ def test_task_cancelled_after_its_grant_passes_it_on() -> None:
 def test_task_times_out_and_cancelled_waiter_leaves_the_line() -> None:
     async def main() -> None:
         queue = AsyncWaiterQueue()
-        assert await queue.park(0.01, lambda value: None) is EXPIRED
-        waiting = asyncio.create_task(queue.park(None, lambda value: None))
+        assert await run_bridged(queue.park, 0.01, lambda value: None) is EXPIRED
+        waiting = asyncio.create_task(run_bridged(queue.park, None, lambda value: None))
         await asyncio.sleep(0)
         assert len(queue) == 1
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
         assert len(queue) == 0
-        failing = asyncio.create_task(queue.park(None, lambda value: None))
+        failing = asyncio.create_task(run_bridged(queue.park, None, lambda value: None))
         await asyncio.sleep(0)
         assert queue.fail_all(lambda: Closed("closed")) == 1
         with pytest.raises(Closed):
             await failing
+
+    asyncio.run(main())
+
+
+def test_park_outside_a_bridge_is_refused_and_leaves_no_trace() -> None:
+    async def main() -> None:
+        queue = AsyncWaiterQueue()
+        with pytest.raises(PoolError, match="aget"):
+            queue.park(None, lambda value: None)
+        assert len(queue) == 0
 
     asyncio.run(main())
