@@ -205,4 +205,9 @@ def test_backends_benchmark_smoke_run_reports_fifo() -> None:
         re.search(r"FIFO descents, 40 queued threads\s+(\d+)\s+(\d+)", ran.stdout).groups(),  # type: ignore[union-attr]
     )
     assert ours == 0
+    _asyncio_queue, ours_async = map(
+        int,
+        re.search(r"FIFO descents, 200 queued tasks\s+(\d+)\s+(\d+)", ran.stdout).groups(),  # type: ignore[union-attr]
+    )
+    assert ours_async == 0
     assert "ours/theirs" in ran.stdout
