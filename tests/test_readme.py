@@ -21,7 +21,7 @@ EXAMPLES = [
     example
     for title in (
         "Lifecycle options",
-        "Backends: greenthreads or native threads",
+        "Backends: greenthreads, native threads or asyncio",
         "DB-API connections",
         "Pool variants",
         "Proxy",
