@@ -1,0 +1,427 @@
+"""The Pool contract, a fault storm, and the lifecycle options and stats, run
+once per backend (eventlet, threads, asyncio) through the ``runner`` fixture.
+
+A test body is plain synchronous code: ``runner.run(body)`` runs it where
+the backend waits (the main greenlet with eventlet's hub; the main thread;
+a bridge greenlet inside a running event loop, where ``pool.get()`` waits as
+``await pool.aget()`` would). ``runner.spawn`` starts a greenthread, an OS
+thread or a task; ``runner.until`` lets the others run until a condition
+holds (a sequence point, not a timed sleep).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+import warnings
+from typing import Any, Callable, Optional
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import eventlet
+    from greenlet import GreenletExit
+
+from eventlet_pools import Pool, PoolClosed, PoolError, PoolTimeout
+from eventlet_pools._waiters import await_only, run_bridged
+from tests.conftest import CreateFailed, Tracker, assert_invariants, assert_settled
+
+
+class LockedTracker(Tracker):
+    """A Tracker that many OS threads may call at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def make(self, build: Optional[Callable[[], Any]] = None) -> Any:
+        with self._lock:
+            return super().make(build)
+
+    def dispose(self, item: Any) -> None:
+        with self._lock:
+            super().dispose(item)
+
+
+class Handle:
+    """A spawned greenthread, thread or task."""
+
+    def __init__(self, runner: Runner, native: Any, box: Optional[dict[str, Any]] = None) -> None:
+        self.runner = runner
+        self.native = native
+        self.box = box
+
+    def wait(self) -> Any:
+        backend = self.runner.backend
+        if backend == "eventlet":
+            return self.native.wait()
+        if backend == "asyncio":
+            return await_only(self.native)
+        self.native.join(60)
+        assert self.box is not None
+        if "error" in self.box:
+            raise self.box["error"]
+        return self.box.get("result")
+
+    def stop(self) -> None:
+        """Kill the greenthread or cancel the task (threads cannot be stopped)."""
+        if self.runner.backend == "eventlet":
+            self.native.kill()
+        else:
+            self.native.cancel()
+
+
+class Runner:
+    """How a test body runs, spawns and yields on one backend."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        #: Threads cannot be killed or cancelled.
+        self.can_stop = backend != "threads"
+        #: How many concurrent waiters a test may start.
+        self.crowd = {"eventlet": 1000, "threads": 64, "asyncio": 1000}[backend]
+
+    def pool(self, tracker: Tracker, **kwargs: Any) -> Pool[Any]:
+        return Pool(create=tracker.make, dispose=tracker.dispose, backend=self.backend, **kwargs)
+
+    def tracker(self) -> Tracker:
+        return LockedTracker() if self.backend == "threads" else Tracker()
+
+    def run(self, body: Callable[[], Any]) -> Any:
+        if self.backend == "asyncio":
+            return asyncio.run(asyncio.wait_for(run_bridged(body), 60))
+        return body()
+
+    def spawn(self, function: Callable[..., Any], *args: Any) -> Handle:
+        if self.backend == "eventlet":
+            return Handle(self, eventlet.spawn(function, *args))
+        if self.backend == "asyncio":
+            return Handle(self, asyncio.get_running_loop().create_task(run_bridged(function, *args)))
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = function(*args)
+            except BaseException as exc:  # re-raised by wait()
+                box["error"] = exc
+
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+        return Handle(self, thread, box)
+
+    def yield_(self) -> None:
+        if self.backend == "eventlet":
+            eventlet.sleep(0)
+        elif self.backend == "asyncio":
+            await_only(asyncio.sleep(0))
+        else:
+            time.sleep(0.0005)
+
+    def until(self, predicate: Callable[[], bool], seconds: float = 20.0) -> None:
+        deadline = time.monotonic() + seconds
+        while not predicate():
+            assert time.monotonic() < deadline, "timed out waiting for a sequence point"
+            self.yield_()
+
+    def check(self, pool: Pool[Any], tracker: Optional[Tracker] = None, settled: bool = False) -> None:
+        """The DESIGN.md invariants (under the pool's lock with threads,
+        where create() runs unlocked and a tracker may be one ahead)."""
+        lock = pool._lock
+        if lock is None:
+            (assert_settled if settled else assert_invariants)(pool, tracker)
+            return
+        with lock:
+            if settled:
+                assert_settled(pool, tracker)
+                return
+            assert_invariants(pool)
+            if tracker is not None:
+                assert pool.current_size - pool._creating <= tracker.alive <= pool.current_size
+
+
+@pytest.fixture(params=["eventlet", "threads", "asyncio"])
+def runner(request: pytest.FixtureRequest) -> Runner:
+    return Runner(request.param)
+
+
+def wait_all(handles: list[Handle]) -> list[Any]:
+    results = []
+    for handle in handles:
+        try:
+            results.append(handle.wait())
+        except (GreenletExit, asyncio.CancelledError) as exc:
+            results.append(exc)
+    return results
+
+
+# ----------------------------------------------------------------------
+# the contract
+
+
+def test_items_come_back_round_robin_and_free_counts(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=3)
+        assert pool.free() == 3
+        items = [pool.get() for _ in range(3)]
+        assert items == tracker.created
+        assert pool.free() == 0
+        for item in items:
+            pool.put(item)
+        assert [pool.get() for _ in range(3)] == items  # round robin
+        for item in items:
+            pool.put(item)
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+def test_waiters_are_served_in_arrival_order(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=1)
+        held = pool.get()
+        order: list[int] = []
+
+        def waiter(n: int) -> None:
+            with pool.item(timeout=60):
+                order.append(n)
+
+        def in_line(count: int) -> Callable[[], bool]:
+            return lambda: pool.waiting() == count
+
+        crowd = min(runner.crowd, 200)
+        handles = []
+        for n in range(crowd):
+            handles.append(runner.spawn(waiter, n))
+            runner.until(in_line(n + 1))  # in line before the next one comes
+        pool.put(held)
+        wait_all(handles)
+        assert order == list(range(crowd))
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+def test_timeouts_and_nonblocking_gets_change_nothing(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=1, timeout=0.02)
+        held = pool.get()
+        with pytest.raises(PoolTimeout):
+            pool.get(block=False)
+        with pytest.raises(PoolTimeout):
+            pool.get(timeout=0)
+        with pytest.raises(PoolTimeout):
+            pool.get()  # the pool's own timeout
+        assert pool.waiting() == 0
+        pool.put(held)
+        with pytest.raises(PoolError):
+            pool.put(held)  # nothing is checked out
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+def test_nonblocking_get_never_jumps_the_line(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=1)
+        held = pool.get()
+        waiter = runner.spawn(pool.get, True, 30)
+        runner.until(lambda: pool.waiting() == 1)
+        pool.put(held)  # promised to the waiter, even before it runs
+        with pytest.raises(PoolTimeout):
+            pool.get(block=False)
+        pool.put(waiter.wait())
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+def test_failed_create_passes_the_slot_to_the_next_waiter(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=1)
+        held = pool.get()
+        first = runner.spawn(pool.get, True, 30)
+        runner.until(lambda: pool.waiting() == 1)
+        second = runner.spawn(pool.get, True, 30)
+        runner.until(lambda: pool.waiting() == 2)
+        tracker.fail_next = 1
+        pool.discard(held)
+        with pytest.raises(CreateFailed):
+            first.wait()
+        pool.put(second.wait())
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+def test_item_block_gives_back_on_error_and_discard_drops(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=1)
+        with pytest.raises(KeyError), pool.item():
+            raise KeyError("boom")
+        with pool.item() as item:
+            pool.discard(item)  # not put back by the block
+        assert tracker.disposed == [item]
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+def test_resize_wakes_waiters_and_close_fails_the_rest(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=1)
+        held = pool.get()
+        waiters = [runner.spawn(pool.get, True, 30) for _ in range(3)]
+        runner.until(lambda: pool.waiting() == 3)
+        pool.resize(3)
+        runner.until(lambda: pool.current_size == 3 and pool._creating == 0)
+        assert pool.waiting() == 1
+        pool.close()
+        results = []
+        for waiter in waiters:
+            try:
+                results.append(waiter.wait())
+            except PoolClosed as exc:
+                results.append(exc)
+        assert sum(isinstance(r, PoolClosed) for r in results) == 1
+        with pytest.raises(PoolClosed):
+            pool.get()
+        for item in [held, *(r for r in results if not isinstance(r, PoolClosed))]:
+            pool.put(item)  # disposed: closed
+        assert tracker.alive == 0
+
+    runner.run(body)
+
+
+def test_stopped_waiter_leaves_the_line(runner: Runner) -> None:
+    if not runner.can_stop:
+        # Threads cannot be killed; a thread's way out is its timeout,
+        # covered above.
+        assert runner.backend == "threads"
+        return
+
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=1)
+        held = pool.get()
+        doomed = runner.spawn(pool.get)
+        runner.until(lambda: pool.waiting() == 1)
+        doomed.stop()
+        wait_all([doomed])
+        assert pool.waiting() == 0
+        granted = runner.spawn(pool.get)
+        runner.until(lambda: pool.waiting() == 1)
+        following = runner.spawn(pool.get, True, 30)
+        runner.until(lambda: pool.waiting() == 2)
+        pool.put(held)  # granted to the first, which is stopped before it runs
+        granted.stop()
+        wait_all([granted])
+        assert following.wait() is held
+        pool.put(held)
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+# ----------------------------------------------------------------------
+# a fault storm on every backend
+
+
+@pytest.mark.parametrize("lifecycle", [False, True], ids=["plain", "lifecycle"])
+def test_fault_storm(runner: Runner, lifecycle: bool) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        tracker.fail_probability = 0.05
+        rng = random.Random(3)
+        rng_lock = threading.Lock()
+
+        def chance(p: float) -> bool:
+            with rng_lock:
+                return rng.random() < p
+
+        options: dict[str, Any] = {}
+        if lifecycle:
+
+            def reset(item: Any) -> None:
+                if chance(0.05):
+                    raise RuntimeError("reset failed")
+
+            options = {
+                "max_uses": 5,
+                "check": lambda item: not chance(0.05),
+                "reset": reset,
+                "max_idle": 0.01,
+            }
+        pool = runner.pool(tracker, max_size=4, **options)
+
+        def worker() -> None:
+            for _ in range(6):
+                try:
+                    item = pool.get(not chance(0.1), 0.001 if chance(0.3) else None)
+                except (PoolTimeout, CreateFailed):
+                    continue
+                try:
+                    if chance(0.5):
+                        runner.yield_()
+                finally:
+                    if chance(0.1):
+                        pool.discard(item)
+                    else:
+                        pool.put(item)
+                runner.check(pool, None if lifecycle else tracker)
+
+        handles = [runner.spawn(worker) for _ in range(runner.crowd)]
+        for index, handle in enumerate(handles):
+            if runner.can_stop and index % 9 == 0:
+                runner.yield_()
+                handle.stop()  # waiting, just granted, or holding
+            if index % 50 == 0:
+                pool.resize(2 + index % 6)
+        wait_all(handles)
+        pool.resize(4)
+        runner.until(lambda: pool._retry_due is None and pool._creating == 0)
+        runner.check(pool, tracker, settled=True)
+        assert tracker.max_alive <= 8
+        pool.close()
+        assert tracker.alive == 0
+
+    runner.run(body)
+
+
+# ----------------------------------------------------------------------
+# lifecycle options and stats on every backend
+
+
+def test_lifecycle_options_and_stats(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        leaks: list[Any] = []
+        pool = runner.pool(tracker, max_size=2, max_uses=2, max_idle=0.05, max_hold=0.05)
+        pool.listen("leak", leaks.append)
+        first = pool.get()
+        pool.put(first)
+        assert pool.get() is first
+        pool.put(first)  # its second use: disposed
+        assert tracker.disposed == [first]
+        leaked = pool.get()
+        runner.until(lambda: len(leaks) == 1)  # the maintenance reports it
+        pool.put(leaked)
+        runner.until(lambda: pool.current_size == 0)  # and evicts it when idle
+        stats = pool.stats()
+        assert stats.disposed["uses"] == 1
+        assert stats.disposed["idle"] == 1
+        assert stats.leaks == 1
+        assert stats.gets == 3
+        assert pool.status().startswith("Pool open")
+        pool.close()
+
+    runner.run(body)
