@@ -12,6 +12,7 @@ holds (a sequence point, not a timed sleep).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
@@ -423,5 +424,160 @@ def test_lifecycle_options_and_stats(runner: Runner) -> None:
         assert stats.gets == 3
         assert pool.status().startswith("Pool open")
         pool.close()
+
+    runner.run(body)
+
+
+# ----------------------------------------------------------------------
+# the rest of the core contract, on every backend
+
+
+def test_order_as_stack_min_size_and_max_size_assignment(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, min_size=2, max_size=3, order_as_stack=True)
+        assert len(tracker.created) == 2  # made up front
+        a, b = pool.get(), pool.get()
+        pool.put(a)
+        pool.put(b)
+        assert pool.get() is b  # most recently returned first
+        pool.put(b)
+        pool.max_size = 1  # assigning resizes: free items beyond it go now
+        assert pool.current_size == 1
+        assert pool.max_size == 1
+        pool.close()
+        assert tracker.alive == 0
+
+    runner.run(body)
+
+
+def test_create_contention_creates_only_max_size(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+
+        def slow_create() -> Any:
+            runner.yield_()  # others arrive while this one creates
+            return tracker.make()
+
+        pool = Pool(create=slow_create, dispose=tracker.dispose, max_size=3, backend=runner.backend)
+        got: list[Any] = []
+
+        def taker() -> None:
+            item = pool.get(True, 30)
+            got.append(item)
+            runner.yield_()
+            pool.put(item)
+
+        wait_all([runner.spawn(taker) for _ in range(20)])
+        assert len(got) == 20
+        assert len(tracker.created) <= 3
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+def test_create_raising_with_nobody_waiting_changes_nothing(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=2)
+        tracker.fail_next = 1
+        with pytest.raises(CreateFailed):
+            pool.get()
+        assert pool.free() == 2
+        assert pool.current_size == 0
+        with pytest.raises(PoolError):
+            pool.discard(object())  # nothing checked out
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+def test_puts_never_wait_even_with_timed_out_getters(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=2)
+        held = [pool.get(), pool.get()]
+        late = [runner.spawn(pool.get, True, 0.001) for _ in range(5)]
+        for handle in late:
+            with pytest.raises(PoolTimeout):
+                handle.wait()
+        assert pool.waiting() == 0
+        for item in held:
+            pool.put(item)  # nobody to hand them to: back to free_items
+        assert len(pool.free_items) == 2
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+def test_nonblocking_get_refused_while_others_wait_even_with_capacity(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=1)
+        held = pool.get()
+        waiter = runner.spawn(pool.get, True, 30)
+        runner.until(lambda: pool.waiting() == 1)
+        pool.resize(2)  # capacity for one more: the waiter's, not a newcomer's
+        with pytest.raises(PoolTimeout):
+            pool.get(block=False)
+        pool.put(waiter.wait())
+        pool.put(held)
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+def test_resize_down_disposes_free_items_now_and_the_rest_as_they_return(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=4)
+        items = [pool.get() for _ in range(4)]
+        pool.put(items[0])
+        pool.put(items[1])
+        pool.resize(1)
+        assert tracker.disposed == items[:2]  # free ones go at once
+        pool.put(items[2])  # above the new size: disposed as it comes back
+        assert tracker.disposed == items[:3]
+        pool.put(items[3])  # within it: kept
+        assert list(pool.free_items) == [items[3]]
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+def test_close_wakes_a_waiter_granted_before_it_ran(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=1)
+        held = pool.get()
+        waiter = runner.spawn(pool.get, True, 30)
+        runner.until(lambda: pool.waiting() == 1)
+        with runner_lock(pool):
+            pool.put(held)  # granted...
+            pool.close()  # ...and closed before the waiter could run
+        with pytest.raises(PoolClosed):
+            waiter.wait()
+        assert tracker.alive == 0
+
+    runner.run(body)
+
+
+def runner_lock(pool: Pool[Any]) -> Any:
+    """Hold the pool's lock (threads) so two calls happen with nothing between."""
+    return pool._lock if pool._lock is not None else contextlib.nullcontext()
+
+
+def test_pool_as_context_manager_and_a_raising_dispose(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+
+        def bad_dispose(item: Any) -> None:
+            tracker.dispose(item)
+            raise RuntimeError("dispose failed")
+
+        with Pool(create=tracker.make, dispose=bad_dispose, max_size=2, backend=runner.backend) as pool:
+            pool.put(pool.get())
+        assert pool.closed
+        assert tracker.alive == 0  # disposed despite the error (it is logged)
 
     runner.run(body)
