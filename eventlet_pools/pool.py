@@ -1378,15 +1378,20 @@ class _ItemContext(Generic[T]):
 class _AsyncItemContext(Generic[T]):
     """What :meth:`Pool.aitem` returns: checks out on enter, back on exit."""
 
-    __slots__ = ("_item", "_pool", "_timeout")
+    __slots__ = ("_held", "_item", "_pool", "_timeout")
 
     def __init__(self, pool: Pool[T], timeout: Optional[float]) -> None:
         self._pool = pool
         self._timeout = timeout
+        self._held = False
 
     async def __aenter__(self) -> T:
-        self._item = await self._pool.aget(True, self._timeout)
-        return self._item
+        pool = self._pool
+        item = self._item = await pool.aget(True, self._timeout)
+        # Registered so that pool.discard(item) inside the block is seen.
+        pool._in_context[id(item)] = self  # type: ignore[assignment]
+        self._held = True
+        return item
 
     async def __aexit__(
         self,
@@ -1394,4 +1399,11 @@ class _AsyncItemContext(Generic[T]):
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        self._pool.put(self._item)
+        if self._held:
+            self._release()
+            self._pool.put(self._item)
+
+    def _release(self) -> None:
+        # The item leaves this context's hands: put back or discarded.
+        self._held = False
+        self._pool._in_context.pop(id(self._item), None)

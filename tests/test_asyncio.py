@@ -275,3 +275,15 @@ def test_cancel_then_grant_before_the_task_runs_passes_the_item_on() -> None:
         assert_settled(pool, tracker)
 
     run(main)
+
+
+def test_discard_inside_an_aitem_block_is_not_put_back() -> None:
+    async def main() -> None:
+        tracker = Tracker()
+        pool = async_pool(tracker, max_size=1)
+        async with pool.aitem() as item:
+            pool.discard(item)
+        assert tracker.disposed == [item]
+        assert_settled(pool, tracker)
+
+    run(main)
