@@ -103,17 +103,85 @@ EXPIRED: Any = _Expired()
 
 
 class _Waiter:
-    """One parked greenthread and what it was given."""
+    """One parked greenthread, thread or task, and what it was given.
 
-    __slots__ = ("greenlet", "state", "value")
+    ``wake`` is how to wake it: its greenlet, its threading.Condition, or
+    its asyncio future.
+    """
 
-    def __init__(self, glet: Any) -> None:
-        self.greenlet = glet
+    __slots__ = ("state", "value", "wake")
+
+    def __init__(self, wake: Any) -> None:
+        self.wake = wake
         self.state = _WAITING
         self.value: Any = None
 
 
-class GreenWaiterQueue(deque):  # type: ignore[type-arg]
+class _HandoffQueue(deque):  # type: ignore[type-arg]
+    """What the three waiter queues share: the line, grants and cleanup.
+
+    Each queue parks its own way and says how a waiter is woken
+    (:meth:`_notify`); deciding a waiter's fate is the same for all.
+    """
+
+    __slots__ = ()
+
+    def grant(self, value: Any) -> bool:
+        """Hand ``value`` to the first waiter and wake it.
+
+        Never blocks and never switches. Returns False (and keeps nothing)
+        when nobody is waiting.
+        """
+        if not self:
+            return False
+        waiter = self.popleft()
+        waiter.state = _GRANTED
+        waiter.value = value
+        self._notify(waiter)
+        return True
+
+    def fail_all(self, make_error: Callable[[], BaseException]) -> int:
+        """Wake every waiter with its own exception from ``make_error()``.
+
+        Returns how many waiters were failed.
+        """
+        count = len(self)
+        while self:
+            waiter = self.popleft()
+            waiter.state = _FAILED
+            waiter.value = make_error()
+            self._notify(waiter)
+        return count
+
+    def cancel(self, waiter: _Waiter, abandon: Callable[[Any], None]) -> None:
+        """Take ``waiter`` out for good, passing on anything it was granted."""
+        state = waiter.state
+        waiter.state = _DONE
+        if state is _WAITING:
+            self.remove(waiter)
+        elif state is _GRANTED and waiter.value is not EXPIRED:
+            abandon(waiter.value)
+
+    def _line_up(self, waiter: _Waiter, front: bool) -> None:
+        if front:
+            self.appendleft(waiter)
+        else:
+            self.append(waiter)
+
+    @staticmethod
+    def _outcome(waiter: _Waiter) -> Any:
+        # The waiter ran: what it was granted, or the error it was failed with.
+        state = waiter.state
+        waiter.state = _DONE
+        if state is _FAILED:
+            raise waiter.value
+        return waiter.value
+
+    def _notify(self, waiter: _Waiter) -> None:
+        raise NotImplementedError  # pragma: no cover - each queue has its own
+
+
+class GreenWaiterQueue(_HandoffQueue):
     """Greenthreads waiting in strict arrival order, served by direct handoff.
 
     The queue is a deque of the waiters still waiting: a waiter is removed
@@ -150,10 +218,7 @@ class GreenWaiterQueue(deque):  # type: ignore[type-arg]
         """
         hub = get_hub()
         waiter = _Waiter(getcurrent())
-        if front:
-            self.appendleft(waiter)
-        else:
-            self.append(waiter)
+        self._line_up(waiter, front)
         timer = None
         if timeout is not None:
             timer = hub.schedule_call_global(timeout, self._expire, waiter)
@@ -166,47 +231,7 @@ class GreenWaiterQueue(deque):  # type: ignore[type-arg]
         finally:
             if timer is not None:
                 timer.cancel()
-        state = waiter.state
-        waiter.state = _DONE
-        if state is _FAILED:
-            raise waiter.value
-        return waiter.value
-
-    def grant(self, value: Any) -> bool:
-        """Hand ``value`` to the first waiter and schedule its wake-up.
-
-        Never blocks and never switches. Returns False (and keeps nothing)
-        when nobody is waiting.
-        """
-        if not self:
-            return False
-        waiter = self.popleft()
-        waiter.state = _GRANTED
-        waiter.value = value
-        self._schedule(waiter)
-        return True
-
-    def fail_all(self, make_error: Callable[[], BaseException]) -> int:
-        """Wake every waiter with its own exception from ``make_error()``.
-
-        Returns how many waiters were failed.
-        """
-        count = len(self)
-        while self:
-            waiter = self.popleft()
-            waiter.state = _FAILED
-            waiter.value = make_error()
-            self._schedule(waiter)
-        return count
-
-    def cancel(self, waiter: _Waiter, abandon: Callable[[Any], None]) -> None:
-        """Take ``waiter`` out for good, passing on anything it was granted."""
-        state = waiter.state
-        waiter.state = _DONE
-        if state is _WAITING:
-            self.remove(waiter)
-        elif state is _GRANTED and waiter.value is not EXPIRED:
-            abandon(waiter.value)
+        return self._outcome(waiter)
 
     def _expire(self, waiter: _Waiter) -> None:
         # Runs in the hub when the timeout passes. A waiter already granted
@@ -215,9 +240,10 @@ class GreenWaiterQueue(deque):  # type: ignore[type-arg]
             self.remove(waiter)
             waiter.state = _GRANTED
             waiter.value = EXPIRED
-            waiter.greenlet.switch()
+            waiter.wake.switch()
 
-    def _schedule(self, waiter: _Waiter) -> None:
+    def _notify(self, waiter: _Waiter) -> None:
+        # Wake-ups are batched into one hub timer.
         self._to_wake.append(waiter)
         if not self._wake_scheduled:
             self._wake_scheduled = True
@@ -234,7 +260,7 @@ class GreenWaiterQueue(deque):  # type: ignore[type-arg]
                 # Only GRANTED, FAILED or DONE waiters are queued for waking;
                 # DONE means it already resumed or gave up: nothing to wake.
                 if waiter.state is not _DONE:
-                    waiter.greenlet.switch()
+                    waiter.wake.switch()
         finally:
             self._wake_scheduled = False
             if to_wake:
@@ -359,18 +385,7 @@ def has_ended(ref: weakref.ref[Any]) -> bool:
 # never blocks, a waiter interrupted after its grant passes the value on.
 
 
-class _NativeWaiter:
-    """One parked thread or task: how to wake it, and what it was given."""
-
-    __slots__ = ("state", "value", "wake")
-
-    def __init__(self, wake: Any) -> None:
-        self.wake = wake  # a threading.Condition, or an asyncio future
-        self.state = _WAITING
-        self.value: Any = None
-
-
-class ThreadWaiterQueue(deque):  # type: ignore[type-arg]
+class ThreadWaiterQueue(_HandoffQueue):
     """OS threads waiting in strict arrival order, served by direct handoff.
 
     Every method must be called with ``lock`` (the pool's lock, reentrant)
@@ -392,11 +407,8 @@ class ThreadWaiterQueue(deque):  # type: ignore[type-arg]
 
         Returns and raises as :meth:`GreenWaiterQueue.park`.
         """
-        waiter = _NativeWaiter(threading.Condition(self._lock))
-        if front:
-            self.appendleft(waiter)
-        else:
-            self.append(waiter)
+        waiter = _Waiter(threading.Condition(self._lock))
+        self._line_up(waiter, front)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while waiter.state is _WAITING:
@@ -410,43 +422,10 @@ class ThreadWaiterQueue(deque):  # type: ignore[type-arg]
         except BaseException:
             self.cancel(waiter, abandon)
             raise
-        state = waiter.state
-        waiter.state = _DONE
-        if state is _FAILED:
-            raise waiter.value
-        return waiter.value
+        return self._outcome(waiter)
 
-    def grant(self, value: Any) -> bool:
-        """Hand ``value`` to the first waiter and wake it; never blocks.
-
-        Returns False (and keeps nothing) when nobody is waiting.
-        """
-        if not self:
-            return False
-        waiter = self.popleft()
-        waiter.state = _GRANTED
-        waiter.value = value
-        waiter.wake.notify()
-        return True
-
-    def fail_all(self, make_error: Callable[[], BaseException]) -> int:
-        """Wake every waiter with its own exception; returns how many."""
-        count = len(self)
-        while self:
-            waiter = self.popleft()
-            waiter.state = _FAILED
-            waiter.value = make_error()
-            waiter.wake.notify()
-        return count
-
-    def cancel(self, waiter: _NativeWaiter, abandon: Callable[[Any], None]) -> None:
-        """Take ``waiter`` out for good, passing on anything it was granted."""
-        state = waiter.state
-        waiter.state = _DONE
-        if state is _WAITING:
-            self.remove(waiter)
-        elif state is _GRANTED:
-            abandon(waiter.value)
+    def _notify(self, waiter: _Waiter) -> None:
+        waiter.wake.notify()  # the lock is held: it wakes once it is free
 
 
 def _resolve(future: Any) -> None:
@@ -457,7 +436,7 @@ def _resolve(future: Any) -> None:
         future.set_result(None)
 
 
-class AsyncWaiterQueue(deque):  # type: ignore[type-arg]
+class AsyncWaiterQueue(_HandoffQueue):
     """asyncio tasks waiting in strict arrival order, served by direct handoff.
 
     All methods run in the event loop's thread. :meth:`park` is called, like
@@ -484,11 +463,8 @@ class AsyncWaiterQueue(deque):  # type: ignore[type-arg]
         import asyncio  # here, not at the top: eventlet users never pay for it
 
         loop = asyncio.get_running_loop()
-        waiter = _NativeWaiter(loop.create_future())
-        if front:
-            self.appendleft(waiter)
-        else:
-            self.append(waiter)
+        waiter = _Waiter(loop.create_future())
+        self._line_up(waiter, front)
         timer = None if timeout is None else loop.call_later(timeout, self._expire, waiter)
         try:
             await_only(waiter.wake)
@@ -498,45 +474,13 @@ class AsyncWaiterQueue(deque):  # type: ignore[type-arg]
         finally:
             if timer is not None:
                 timer.cancel()
-        state = waiter.state
-        waiter.state = _DONE
-        if state is _FAILED:
-            raise waiter.value
-        return waiter.value
+        return self._outcome(waiter)
 
-    def grant(self, value: Any) -> bool:
-        """Hand ``value`` to the first waiter; it resumes at a later loop turn.
-
-        Returns False (and keeps nothing) when nobody is waiting.
-        """
-        if not self:
-            return False
-        waiter = self.popleft()
-        waiter.state = _GRANTED
-        waiter.value = value
+    def _notify(self, waiter: _Waiter) -> None:
+        # The task resumes at a later loop turn.
         _resolve(waiter.wake)
-        return True
 
-    def fail_all(self, make_error: Callable[[], BaseException]) -> int:
-        """Wake every waiter with its own exception; returns how many."""
-        count = len(self)
-        while self:
-            waiter = self.popleft()
-            waiter.state = _FAILED
-            waiter.value = make_error()
-            _resolve(waiter.wake)
-        return count
-
-    def cancel(self, waiter: _NativeWaiter, abandon: Callable[[Any], None]) -> None:
-        """Take ``waiter`` out for good, passing on anything it was granted."""
-        state = waiter.state
-        waiter.state = _DONE
-        if state is _WAITING:
-            self.remove(waiter)
-        elif state is _GRANTED and waiter.value is not EXPIRED:
-            abandon(waiter.value)
-
-    def _expire(self, waiter: _NativeWaiter) -> None:
+    def _expire(self, waiter: _Waiter) -> None:
         # A loop callback when the timeout passes; a granted waiter keeps it.
         if waiter.state is _WAITING:
             self.remove(waiter)
