@@ -1342,6 +1342,7 @@ class _ItemContext(Generic[T]):
         self._held = False
 
     def __enter__(self) -> T:
+        # Written out, not through a helper: item() is a hot path.
         pool = self._pool
         item = self._item = pool.get(True, self._timeout)
         # Registered so that pool.discard(item) inside the block is seen.
@@ -1375,21 +1376,15 @@ class _ItemContext(Generic[T]):
         self._pool._in_context.pop(id(self._item), None)
 
 
-class _AsyncItemContext(Generic[T]):
-    """What :meth:`Pool.aitem` returns: checks out on enter, back on exit."""
+class _AsyncItemContext(_ItemContext[T]):
+    """What :meth:`Pool.aitem` returns: an item() context for ``async with``."""
 
-    __slots__ = ("_held", "_item", "_pool", "_timeout")
-
-    def __init__(self, pool: Pool[T], timeout: Optional[float]) -> None:
-        self._pool = pool
-        self._timeout = timeout
-        self._held = False
+    __slots__ = ()
 
     async def __aenter__(self) -> T:
         pool = self._pool
         item = self._item = await pool.aget(True, self._timeout)
-        # Registered so that pool.discard(item) inside the block is seen.
-        pool._in_context[id(item)] = self  # type: ignore[assignment]
+        pool._in_context[id(item)] = self  # as __enter__ does
         self._held = True
         return item
 
@@ -1399,11 +1394,4 @@ class _AsyncItemContext(Generic[T]):
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        if self._held:
-            self._release()
-            self._pool.put(self._item)
-
-    def _release(self) -> None:
-        # The item leaves this context's hands: put back or discarded.
-        self._held = False
-        self._pool._in_context.pop(id(self._item), None)
+        self.__exit__(exc_type, exc, tb)

@@ -284,6 +284,10 @@ def test_discard_inside_an_aitem_block_is_not_put_back() -> None:
         async with pool.aitem() as item:
             pool.discard(item)
         assert tracker.disposed == [item]
+        context = pool.aitem()
+        async with context as second:
+            context.discard()  # the context's own discard, as with item()
+        assert tracker.disposed == [item, second]
         assert_settled(pool, tracker)
 
     run(main)
