@@ -4,6 +4,7 @@ the DESIGN.md invariants."""
 from __future__ import annotations
 
 import random
+import threading
 import warnings
 from collections.abc import Iterator
 from typing import Any, Callable, Optional
@@ -126,6 +127,49 @@ def assert_settled(pool: Pool[Any], tracker: Optional[Tracker] = None) -> None:
     assert reclaimed_out(pool) == 0
     if not pool.closed:
         assert pool.free() == capacity(pool), pool
+
+
+class LockedTracker(Tracker):
+    """A Tracker that many OS threads may call at once.
+
+    ``block``, when set, is a threading.Event every create() waits for.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self.block: Optional[threading.Event] = None
+
+    def make(self, build: Optional[Callable[[], Any]] = None) -> Any:
+        if self.block is not None:
+            self.block.wait(10)
+        with self._lock:
+            return super().make(build)
+
+    def dispose(self, item: Any) -> None:
+        with self._lock:
+            super().dispose(item)
+
+
+def check_pool(pool: Pool[Any], tracker: Optional[Tracker] = None, settled: bool = False) -> None:
+    """assert_invariants (or assert_settled) on any backend.
+
+    With threads they are read under the pool's lock; and since create()
+    runs without it, a tracker may already count an item whose creating
+    slot the pool has not turned into an item yet.
+    """
+    lock = pool._lock
+    if lock is None:
+        (assert_settled if settled else assert_invariants)(pool, tracker)
+        return
+    with lock:
+        if settled:
+            assert_settled(pool, tracker)
+            return
+        assert_invariants(pool)
+        if tracker is not None:
+            made = pool.current_size - pool._creating
+            assert made <= tracker.alive <= pool.current_size, (tracker.alive, pool)
 
 
 FLAVOURS = ("create-arg", "subclass", "token")

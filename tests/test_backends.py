@@ -28,23 +28,7 @@ with warnings.catch_warnings():
 
 from eventlet_pools import Pool, PoolClosed, PoolError, PoolTimeout
 from eventlet_pools._waiters import await_only, run_bridged
-from tests.conftest import CreateFailed, Tracker, assert_invariants, assert_settled
-
-
-class LockedTracker(Tracker):
-    """A Tracker that many OS threads may call at once."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-
-    def make(self, build: Optional[Callable[[], Any]] = None) -> Any:
-        with self._lock:
-            return super().make(build)
-
-    def dispose(self, item: Any) -> None:
-        with self._lock:
-            super().dispose(item)
+from tests.conftest import CreateFailed, LockedTracker, Tracker, check_pool
 
 
 class Handle:
@@ -128,19 +112,8 @@ class Runner:
             self.yield_()
 
     def check(self, pool: Pool[Any], tracker: Optional[Tracker] = None, settled: bool = False) -> None:
-        """The DESIGN.md invariants (under the pool's lock with threads,
-        where create() runs unlocked and a tracker may be one ahead)."""
-        lock = pool._lock
-        if lock is None:
-            (assert_settled if settled else assert_invariants)(pool, tracker)
-            return
-        with lock:
-            if settled:
-                assert_settled(pool, tracker)
-                return
-            assert_invariants(pool)
-            if tracker is not None:
-                assert pool.current_size - pool._creating <= tracker.alive <= pool.current_size
+        """The DESIGN.md invariants, on this backend (see check_pool)."""
+        check_pool(pool, tracker, settled)
 
 
 @pytest.fixture(params=["eventlet", "threads", "asyncio"])

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import pytest
 
@@ -30,26 +30,7 @@ from eventlet_pools import (
     PoolTimeout,
     StaticPool,
 )
-from tests.conftest import CreateFailed, Item, Tracker, assert_invariants, assert_settled
-
-
-class ThreadTracker(Tracker):
-    """A Tracker safe to call from many threads at once."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self.block: Optional[threading.Event] = None
-
-    def make(self, build: Optional[Callable[[], Any]] = None) -> Any:
-        if self.block is not None:
-            self.block.wait(10)
-        with self._lock:
-            return super().make(build)
-
-    def dispose(self, item: Any) -> None:
-        with self._lock:
-            super().dispose(item)
+from tests.conftest import CreateFailed, Item, LockedTracker, Tracker, check_pool
 
 
 def threads_pool(tracker: Tracker, **kwargs: Any) -> Pool[Any]:
@@ -69,24 +50,6 @@ def start(target: Callable[..., Any], *args: Any) -> threading.Thread:
     return thread
 
 
-def check(pool: Pool[Any], tracker: Optional[Tracker] = None, settled: bool = False) -> None:
-    """The DESIGN.md invariants, read under the pool's lock.
-
-    create() runs without the lock, so a tracker may already count an item
-    whose creating slot the pool has not turned into an item yet: between
-    the items the pool has and those plus the slots being created.
-    """
-    assert pool._lock is not None
-    with pool._lock:
-        if settled:
-            assert_settled(pool, tracker)
-            return
-        assert_invariants(pool)
-        if tracker is not None:
-            made = pool.current_size - pool._creating
-            assert made <= tracker.alive <= pool.current_size, (tracker.alive, pool)
-
-
 def test_backend_is_chosen_and_checked() -> None:
     assert Pool(backend="threads")._backend == "threads"
     assert Pool(backend="eventlet")._backend == "eventlet"
@@ -97,7 +60,7 @@ def test_backend_is_chosen_and_checked() -> None:
 
 
 def test_fifty_threads_are_served_in_arrival_order() -> None:
-    tracker = ThreadTracker()
+    tracker = LockedTracker()
     pool = threads_pool(tracker, max_size=1)
     held = pool.get()
     order: list[int] = []
@@ -117,11 +80,11 @@ def test_fifty_threads_are_served_in_arrival_order() -> None:
     for thread in threads:
         thread.join(30)
     assert order == list(range(50))
-    check(pool, tracker, settled=True)
+    check_pool(pool, tracker, settled=True)
 
 
 def test_timeouts_and_nonblocking_gets() -> None:
-    tracker = ThreadTracker()
+    tracker = LockedTracker()
     pool = threads_pool(tracker, max_size=1)
     held = pool.get()
     with pytest.raises(PoolTimeout):
@@ -134,11 +97,11 @@ def test_timeouts_and_nonblocking_gets() -> None:
     pool.put(held)
     with pytest.raises(PoolError):
         pool.put(held)
-    check(pool, tracker, settled=True)
+    check_pool(pool, tracker, settled=True)
 
 
 def test_failed_create_passes_the_slot_to_the_next_waiter() -> None:
-    tracker = ThreadTracker()
+    tracker = LockedTracker()
     pool = threads_pool(tracker, max_size=1)
     held = pool.get()
     outcomes: dict[str, Any] = {}
@@ -162,11 +125,11 @@ def test_failed_create_passes_the_slot_to_the_next_waiter() -> None:
     second.join(30)
     assert isinstance(outcomes["first"], CreateFailed)
     assert isinstance(outcomes["second"], Item)
-    check(pool, tracker, settled=True)
+    check_pool(pool, tracker, settled=True)
 
 
 def test_resize_and_close_wake_waiters() -> None:
-    tracker = ThreadTracker()
+    tracker = LockedTracker()
     pool = threads_pool(tracker, max_size=1)
     held = pool.get()
     got: list[Any] = []
@@ -193,7 +156,7 @@ def test_resize_and_close_wake_waiters() -> None:
 
 
 def test_create_runs_without_the_lock() -> None:
-    tracker = ThreadTracker()
+    tracker = LockedTracker()
     tracker.block = threading.Event()
     pool = threads_pool(tracker, max_size=2)
     creating = start(pool.get)
@@ -203,11 +166,11 @@ def test_create_runs_without_the_lock() -> None:
     assert pool.stats().creating == 1
     tracker.block.set()
     creating.join(10)
-    check(pool, tracker)
+    check_pool(pool, tracker)
 
 
 def test_lifecycle_options_and_the_maintenance_thread() -> None:
-    tracker = ThreadTracker()
+    tracker = LockedTracker()
     leaks: list[PoolEvent] = []
     pool = threads_pool(tracker, max_size=3, max_idle=0.05, max_uses=2, max_hold=0.05)
     pool.listen("leak", leaks.append)
@@ -232,7 +195,7 @@ def test_lifecycle_options_and_the_maintenance_thread() -> None:
 
 @pytest.mark.parametrize("lifecycle", [False, True], ids=["plain", "lifecycle"])
 def test_fault_storm_of_sixty_four_threads(lifecycle: bool) -> None:
-    tracker = ThreadTracker()
+    tracker = LockedTracker()
     tracker.fail_probability = 0.05
     rng_lock = threading.Lock()
     rng = random.Random(11)
@@ -275,7 +238,7 @@ def test_fault_storm_of_sixty_four_threads(lifecycle: bool) -> None:
         try:
             while not stop.is_set():
                 pool.resize(local.randrange(2, 8))
-                check(pool, tracker if not lifecycle else None)
+                check_pool(pool, tracker if not lifecycle else None)
                 time.sleep(0.001)
         except BaseException as exc:  # an invariant broken: fail the test
             failures.append(exc)
@@ -298,7 +261,7 @@ def test_fault_storm_of_sixty_four_threads(lifecycle: bool) -> None:
     assert failures == []
     assert tracker.max_alive <= 8 + 1  # the largest size the resizer set (+1 mid-shrink)
     wait_until(lambda: pool._retry_due is None and pool._creating == 0, 5)
-    check(pool, tracker if not lifecycle else None, settled=True)
+    check_pool(pool, tracker if not lifecycle else None, settled=True)
     pool.close()
     assert tracker.alive == 0
 
@@ -329,7 +292,7 @@ def test_connection_pool_on_threads(tmp_path: Path) -> None:
 
 
 def test_null_pool_on_threads_limits_concurrency() -> None:
-    tracker = ThreadTracker()
+    tracker = LockedTracker()
     pool = NullPool(3, tracker.make, dispose=tracker.dispose, backend="threads")
     inside = 0
     most = 0
@@ -353,7 +316,7 @@ def test_null_pool_on_threads_limits_concurrency() -> None:
     assert tracker.max_alive <= 3
     assert tracker.alive == 0
     assert len(tracker.created) == 16 * 50  # a new item every time
-    check(pool, tracker, settled=True)
+    check_pool(pool, tracker, settled=True)
 
 
 def test_the_greenthread_variants_stay_green() -> None:
