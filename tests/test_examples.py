@@ -20,33 +20,34 @@ with warnings.catch_warnings():
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def test_limit_outbound_example_holds_its_cap() -> None:
+def run_script(script: str, *args: str, timeout: float = 300) -> str:
+    """Run a script of the repo (``"benchmarks/bench_core.py"``) and return
+    what it printed; it must exit 0."""
     ran = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "limit_outbound.py")],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, str(ROOT / script), *args], capture_output=True, text=True, timeout=timeout
     )
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    most, limit = map(int, re.search(r"at most (\d+) in flight \(limit (\d+)\)", ran.stdout).groups())  # type: ignore[union-attr]
+    return ran.stdout
+
+
+def ours_column(label: str, printed: str) -> int:
+    """Our figure (the second number) on the table row starting with ``label``."""
+    found = re.search(rf"{re.escape(label)}\s+(\d+)\s+(\d+)", printed)
+    assert found is not None, (label, printed)
+    return int(found.group(2))
+
+
+def test_limit_outbound_example_holds_its_cap() -> None:
+    printed = run_script("examples/limit_outbound.py", timeout=120)
+    most, limit = map(int, re.search(r"at most (\d+) in flight \(limit (\d+)\)", printed).groups())  # type: ignore[union-attr]
     assert 1 <= most <= limit == 5
 
 
 def test_core_benchmark_smoke_run_reports_strict_fifo() -> None:
     # Speed is not asserted here (benchmarks print it); behaviour is.
-    ran = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_core.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    _eventlet_descents, our_descents = map(
-        int,
-        re.search(r"FIFO descents, 200 waiters\s+(\d+)\s+(\d+)", ran.stdout).groups(),  # type: ignore[union-attr]
-    )
-    assert our_descents == 0
-    assert "ours/eventlet" in ran.stdout
+    printed = run_script("benchmarks/bench_core.py", "--quick")
+    assert ours_column("FIFO descents, 200 waiters", printed) == 0
+    assert "ours/eventlet" in printed
 
 
 def test_ci_runs_the_readme_test_command() -> None:
@@ -61,16 +62,10 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_pg_wsgi_app_example_serves_on_five_connections() -> None:
-    ran = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "pg_wsgi_app.py")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "100 requests in" in ran.stdout
-    assert ", 0 errors" in ran.stdout
-    opened = int(re.search(r"connections opened: (\d+)", ran.stdout).group(1))  # type: ignore[union-attr]
+    printed = run_script("examples/pg_wsgi_app.py", timeout=120)
+    assert "100 requests in" in printed
+    assert ", 0 errors" in printed
+    opened = int(re.search(r"connections opened: (\d+)", printed).group(1))  # type: ignore[union-attr]
     assert 1 <= opened <= 5
 
 
@@ -165,49 +160,19 @@ def test_memcache_pool_example_against_a_tiny_green_server(capsys: pytest.Captur
 
 
 def test_dbapi_benchmark_smoke_run_reports_strict_fifo() -> None:
-    ran = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_dbapi.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    _eventlet_descents, our_descents = map(
-        int,
-        re.search(r"FIFO descents\s+(\d+)\s+(\d+)", ran.stdout).groups(),  # type: ignore[union-attr]
-    )
-    assert our_descents == 0
-    assert "ours/eventlet" in ran.stdout
+    printed = run_script("benchmarks/bench_dbapi.py", "--quick")
+    assert ours_column("FIFO descents", printed) == 0
+    assert "ours/eventlet" in printed
 
 
 def test_redis_benchmark_smoke_run_reports_one_round_trip_each() -> None:
-    ran = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_redis.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "ours: 1 round trip(s) per acquire, 1 per release" in ran.stdout
-    assert "ours/theirs" in ran.stdout
+    printed = run_script("benchmarks/bench_redis.py", "--quick")
+    assert "ours: 1 round trip(s) per acquire, 1 per release" in printed
+    assert "ours/theirs" in printed
 
 
 def test_backends_benchmark_smoke_run_reports_fifo() -> None:
-    ran = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_backends.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    _queuepool, ours = map(
-        int,
-        re.search(r"FIFO descents, 40 queued threads\s+(\d+)\s+(\d+)", ran.stdout).groups(),  # type: ignore[union-attr]
-    )
-    assert ours == 0
-    _asyncio_queue, ours_async = map(
-        int,
-        re.search(r"FIFO descents, 200 queued tasks\s+(\d+)\s+(\d+)", ran.stdout).groups(),  # type: ignore[union-attr]
-    )
-    assert ours_async == 0
-    assert "ours/theirs" in ran.stdout
+    printed = run_script("benchmarks/bench_backends.py", "--quick")
+    assert ours_column("FIFO descents, 40 queued threads", printed) == 0
+    assert ours_column("FIFO descents, 200 queued tasks", printed) == 0
+    assert "ours/theirs" in printed
