@@ -222,22 +222,43 @@ async def asyncio_table(loops: int, repeat: int, cycles: int, rounds: int) -> No
             rates[name].append(rate)
             waits[name] = sorted(waits[name] + round_waits)
     descents = {name: await async_queued_descents(make, 200) for name, make in peers.items()}
-    title = "asyncio tasks"
-    print(f"{title:40s} {'asyncio.Queue':>13s} {'ours':>12s} {'ours/theirs':>12s}")
-    print(
-        f"{'  uncontended aget+put, ns per cycle':40s} {best['asyncio.Queue']:13.0f} {best['ours']:12.0f} "
-        f"{best['ours'] / best['asyncio.Queue']:11.2f}x"
+    print_table(
+        ("asyncio tasks", "asyncio.Queue"),
+        ("uncontended aget+put", "1000 tasks / 10 items", "200 queued tasks"),
+        best,
+        rates,
+        waits,
+        descents,
     )
-    theirs_rate, ours_rate = max(rates["asyncio.Queue"]), max(rates["ours"])
+
+
+def print_table(
+    names: tuple[str, str],
+    rows: tuple[str, str, str],
+    best: dict[str, float],
+    rates: dict[str, list[float]],
+    waits: dict[str, list[float]],
+    descents: dict[str, int],
+) -> None:
+    """One backend's table: ``names`` is (title, peer); ``rows`` names the
+    uncontended, contended and queued scenarios."""
+    title, peer = names
+    uncontended_row, contended_row, queued_row = rows
+    print(f"{title:40s} {peer:>13s} {'ours':>12s} {'ours/theirs':>12s}")
     print(
-        f"{'  1000 tasks / 10 items, cycles/s':40s} {theirs_rate:13.0f} {ours_rate:12.0f} "
+        f"{'  ' + uncontended_row + ', ns per cycle':40s} {best[peer]:13.0f} {best['ours']:12.0f} "
+        f"{best['ours'] / best[peer]:11.2f}x"
+    )
+    theirs_rate, ours_rate = max(rates[peer]), max(rates["ours"])
+    print(
+        f"{'  ' + contended_row + ', cycles/s':40s} {theirs_rate:13.0f} {ours_rate:12.0f} "
         f"{ours_rate / theirs_rate:11.2f}x"
     )
     for label, fraction in (("p50", 0.5), ("p99", 0.99), ("max", 1.0)):
-        theirs_wait = percentile(waits["asyncio.Queue"], fraction) * 1e3
+        theirs_wait = percentile(waits[peer], fraction) * 1e3
         ours_wait = percentile(waits["ours"], fraction) * 1e3
         print(f"{'    wait ' + label + ' (ms)':40s} {theirs_wait:13.3f} {ours_wait:12.3f}")
-    print(f"{'  FIFO descents, 200 queued tasks':40s} {descents['asyncio.Queue']:13d} {descents['ours']:12d}")
+    print(f"{'  FIFO descents, ' + queued_row:40s} {descents[peer]:13d} {descents['ours']:12d}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,22 +278,14 @@ def main(argv: list[str] | None = None) -> int:
             rates[name].append(rate)
             waits[name] = sorted(waits[name] + round_waits)
     descents = {name: queued_descents(make, 40) for name, make in (("QueuePool", theirs), ("ours", ours))}
-    title = "native threads"
-    print(f"{title:40s} {'QueuePool':>12s} {'ours':>12s} {'ours/theirs':>12s}")
-    print(
-        f"{'  uncontended get+put, ns per cycle':40s} {best['QueuePool']:12.0f} {best['ours']:12.0f} "
-        f"{best['ours'] / best['QueuePool']:11.2f}x"
+    print_table(
+        ("native threads", "QueuePool"),
+        ("uncontended get+put", "16 threads / 4 connections", "40 queued threads"),
+        best,
+        rates,
+        waits,
+        descents,
     )
-    theirs_rate, ours_rate = max(rates["QueuePool"]), max(rates["ours"])
-    print(
-        f"{'  16 threads / 4 connections, cycles/s':40s} {theirs_rate:12.0f} {ours_rate:12.0f} "
-        f"{ours_rate / theirs_rate:11.2f}x"
-    )
-    for label, fraction in (("p50", 0.5), ("p99", 0.99), ("max", 1.0)):
-        theirs_wait = percentile(waits["QueuePool"], fraction) * 1e3
-        ours_wait = percentile(waits["ours"], fraction) * 1e3
-        print(f"{'    wait ' + label + ' (ms)':40s} {theirs_wait:12.3f} {ours_wait:12.3f}")
-    print(f"{'  FIFO descents, 40 queued threads':40s} {descents['QueuePool']:12d} {descents['ours']:12d}")
     print()
     asyncio.run(asyncio_table(loops, repeat, cycles // 20 if not args.quick else 5, rounds))
     return 0
