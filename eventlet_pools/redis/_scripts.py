@@ -64,6 +64,12 @@ local function parse(entry)
   return string.sub(entry, 1, a - 1), string.sub(entry, a + 1, b - 1), tonumber(string.sub(entry, b + 1))
 end
 
+local function holds(tok)
+  -- Whether tok is a lease held right now (its expiry not yet passed).
+  local expires = redis.call('ZSCORE', H, tok)
+  return expires ~= false and tonumber(expires) > now
+end
+
 local function clean()
   redis.call('ZREMRANGEBYSCORE', H, '-inf', now)
   redis.call('ZREMRANGEBYSCORE', W, '-inf', now)
@@ -121,8 +127,7 @@ RELEASE = (
     + """
 local max, epoch, recover = state()
 local tok = ARGV[4]
-local expires = redis.call('ZSCORE', H, tok)
-local held = expires and tonumber(expires) > now
+local held = holds(tok)
 if held then
   redis.call('ZREM', H, tok)
 end
@@ -144,8 +149,7 @@ local max, epoch, recover = state()
 local tok = ARGV[4]
 redis.call('LREM', Q, 1, ARGV[5])
 redis.call('ZREM', W, tok)
-local expires = redis.call('ZSCORE', H, tok)
-if expires and tonumber(expires) > now then
+if holds(tok) then
   return {1, epoch}
 end
 return {0, epoch}
