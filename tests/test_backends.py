@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import threading
 import time
@@ -110,6 +111,14 @@ class Runner:
         while not predicate():
             assert time.monotonic() < deadline, "timed out waiting for a sequence point"
             self.yield_()
+
+    def ended(self, worker: Any) -> bool:
+        """Whether a pool's maintenance worker (greenlet, thread, task) ended."""
+        if self.backend == "threads":
+            return not worker.is_alive()
+        if self.backend == "asyncio":
+            return bool(worker.done())
+        return bool(worker.dead)
 
     def check(self, pool: Pool[Any], tracker: Optional[Tracker] = None, settled: bool = False) -> None:
         """The DESIGN.md invariants, on this backend (see check_pool)."""
@@ -388,6 +397,7 @@ def test_lifecycle_options_and_stats(runner: Runner) -> None:
         assert tracker.disposed == [first]
         leaked = pool.get()
         runner.until(lambda: len(leaks) == 1)  # the maintenance reports it
+        assert leaks[0].item is leaked
         pool.put(leaked)
         runner.until(lambda: pool.current_size == 0)  # and evicts it when idle
         stats = pool.stats()
@@ -395,8 +405,12 @@ def test_lifecycle_options_and_stats(runner: Runner) -> None:
         assert stats.disposed["idle"] == 1
         assert stats.leaks == 1
         assert stats.gets == 3
+        assert json.loads(json.dumps(stats.as_dict()))["disposed"]["idle"] == 1
         assert pool.status().startswith("Pool open")
+        upkeep = pool._upkeep
+        assert upkeep is not None
         pool.close()
+        runner.until(lambda: runner.ended(upkeep.thread))  # the maintenance ends
 
     runner.run(body)
 

@@ -7,7 +7,6 @@ against the DESIGN.md invariants (read under the pool's lock)."""
 
 from __future__ import annotations
 
-import json
 import random
 import sqlite3
 import sys
@@ -24,13 +23,11 @@ from eventlet_pools import (
     GreenthreadLocalPool,
     NullPool,
     Pool,
-    PoolClosed,
     PoolError,
-    PoolEvent,
     PoolTimeout,
     StaticPool,
 )
-from tests.conftest import CreateFailed, Item, LockedTracker, Tracker, check_pool
+from tests.conftest import CreateFailed, LockedTracker, Tracker, check_pool
 
 
 def threads_pool(tracker: Tracker, **kwargs: Any) -> Pool[Any]:
@@ -100,61 +97,6 @@ def test_timeouts_and_nonblocking_gets() -> None:
     check_pool(pool, tracker, settled=True)
 
 
-def test_failed_create_passes_the_slot_to_the_next_waiter() -> None:
-    tracker = LockedTracker()
-    pool = threads_pool(tracker, max_size=1)
-    held = pool.get()
-    outcomes: dict[str, Any] = {}
-
-    def waiter(name: str) -> None:
-        try:
-            item = pool.get(timeout=30)
-        except CreateFailed as exc:
-            outcomes[name] = exc
-            return
-        outcomes[name] = item
-        pool.put(item)
-
-    first = start(waiter, "first")
-    wait_until(lambda: pool.waiting() == 1)
-    second = start(waiter, "second")
-    wait_until(lambda: pool.waiting() == 2)
-    tracker.fail_next = 1
-    pool.discard(held)  # the first waiter creates, and fails
-    first.join(30)
-    second.join(30)
-    assert isinstance(outcomes["first"], CreateFailed)
-    assert isinstance(outcomes["second"], Item)
-    check_pool(pool, tracker, settled=True)
-
-
-def test_resize_and_close_wake_waiters() -> None:
-    tracker = LockedTracker()
-    pool = threads_pool(tracker, max_size=1)
-    held = pool.get()
-    got: list[Any] = []
-    closed: list[BaseException] = []
-
-    def waiter() -> None:
-        try:
-            got.append(pool.get(timeout=30))
-        except PoolClosed as exc:
-            closed.append(exc)
-
-    waiters = [start(waiter) for _ in range(3)]
-    wait_until(lambda: pool.waiting() == 3)
-    pool.resize(3)  # two more slots: two waiters create
-    wait_until(lambda: len(got) == 2)
-    assert pool.waiting() == 1
-    pool.close()  # the third is woken with PoolClosed
-    for thread in waiters:
-        thread.join(30)
-    assert len(closed) == 1
-    for item in [held, *got]:
-        pool.put(item)  # disposed: the pool is closed
-    assert tracker.alive == 0
-
-
 def test_create_runs_without_the_lock() -> None:
     tracker = LockedTracker()
     tracker.block = threading.Event()
@@ -167,30 +109,6 @@ def test_create_runs_without_the_lock() -> None:
     tracker.block.set()
     creating.join(10)
     check_pool(pool, tracker)
-
-
-def test_lifecycle_options_and_the_maintenance_thread() -> None:
-    tracker = LockedTracker()
-    leaks: list[PoolEvent] = []
-    pool = threads_pool(tracker, max_size=3, max_idle=0.05, max_uses=2, max_hold=0.05)
-    pool.listen("leak", leaks.append)
-    first = pool.get()
-    pool.put(first)
-    again = pool.get()
-    assert again is first
-    pool.put(again)  # second use: disposed (max_uses)
-    assert tracker.disposed == [first]
-    leaked = pool.get()
-    wait_until(lambda: len(leaks) == 1, 5)  # reported by the maintenance thread
-    assert leaks[0].item is leaked
-    pool.put(leaked)
-    wait_until(lambda: pool.current_size == 0, 5)  # idle: disposed by maintenance
-    assert json.loads(json.dumps(pool.stats().as_dict()))["disposed"]["idle"] == 1
-    upkeep = pool._upkeep
-    assert upkeep is not None
-    pool.close()
-    upkeep.thread.join(5)
-    assert not upkeep.thread.is_alive()
 
 
 @pytest.mark.parametrize("lifecycle", [False, True], ids=["plain", "lifecycle"])
