@@ -195,7 +195,6 @@ class ConnectionPool:
         self._connect = connect
         self._check = check
         self._check_when_idle = float(check_when_idle)
-        self._reset_on_return = reset_on_return
         self._is_disconnect = is_disconnect
         self._disconnect_errors: Optional[tuple[type[BaseException], ...]] = None
         self._clock: Callable[[], float] = pool_options.get("clock", time.monotonic)
