@@ -74,11 +74,11 @@ class _Slot:
 _SLOT: Any = _Slot()
 
 
-def _check_size(name: str, value: object) -> int:
+def _check_size(name: str, value: object, least: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    if value < least:
+        raise ValueError(f"{name} must be >= {least}, got {value!r}")
     return value
 
 

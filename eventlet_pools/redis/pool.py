@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from eventlet_pools._waiters import EXPIRED, GreenAlarm, GreenWaiterQueue, spawn_background
 from eventlet_pools.errors import BackendError, LeaseLost, PoolClosed, PoolError, PoolTimeout
-from eventlet_pools.pool import _check_timeout
+from eventlet_pools.pool import _check_size, _check_timeout
 from eventlet_pools.redis import _scripts
 from eventlet_pools.token import Token
 
@@ -483,7 +483,4 @@ def _socket_timeout(client: Any) -> Optional[float]:
 
 
 def _check_max_size(max_size: object) -> None:
-    if isinstance(max_size, bool) or not isinstance(max_size, int):
-        raise TypeError(f"max_size must be an int, got {max_size!r}")
-    if max_size < 1:
-        raise ValueError(f"max_size must be >= 1, got {max_size!r}")
+    _check_size("max_size", max_size, least=1)  # a pool of no slots admits nobody
