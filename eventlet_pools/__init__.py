@@ -21,7 +21,7 @@ from eventlet_pools.errors import (
 )
 from eventlet_pools.events import DISPOSE_REASONS, EVENT_NAMES, PoolEvent
 from eventlet_pools.lifecycle import Backoff
-from eventlet_pools.pool import Pool
+from eventlet_pools.pool import Channel, Pool
 from eventlet_pools.proxy import Proxy
 from eventlet_pools.stats import PoolConfig, PoolStats
 from eventlet_pools.token import Token, TokenPool
@@ -35,6 +35,7 @@ __all__ = [
     "AssertionPool",
     "BackendError",
     "Backoff",
+    "Channel",
     "ConnectionClosed",
     "ConnectionPool",
     "GreenthreadLocalPool",

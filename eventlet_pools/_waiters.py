@@ -162,6 +162,17 @@ class _HandoffQueue(deque):  # type: ignore[type-arg]
         elif state is _GRANTED and waiter.value is not EXPIRED:
             abandon(waiter.value)
 
+    def settle(self) -> None:
+        """Let waiters that were granted something but have not run yet run.
+
+        Only the green queue can do that from synchronous code; the others
+        return at once (their waiters run in parallel, or at the loop's turn).
+        """
+
+    def in_transit(self) -> list[Any]:
+        """The values granted to waiters that have not run yet (green only)."""
+        return []
+
     def _line_up(self, waiter: _Waiter, front: bool) -> None:
         if front:
             self.appendleft(waiter)
@@ -232,6 +243,33 @@ class GreenWaiterQueue(_HandoffQueue):
             if timer is not None:
                 timer.cancel()
         return self._outcome(waiter)
+
+    def settle(self, rounds: int = 3) -> None:
+        """Yield until every waiter granted a value has run: at most ``rounds``
+        switches, and none from the hub (or while nothing is in transit).
+
+        A grant wakes its waiter at the next hub turn, as eventlet's
+        switching put() would have run it: one yield is normally enough.
+        """
+        to_wake = self._to_wake
+        if not to_wake:
+            return
+        hub = get_hub()
+        current = getcurrent()
+        if current is hub.greenlet:
+            return
+        for _ in range(rounds):
+            if all(waiter.state is _DONE for waiter in to_wake):
+                return
+            timer = hub.schedule_call_global(0, current.switch)
+            try:
+                hub.switch()
+            finally:
+                timer.cancel()
+
+    def in_transit(self) -> list[Any]:
+        """The values granted to waiters that have not run yet, in order."""
+        return [waiter.value for waiter in self._to_wake if waiter.state is _GRANTED]
 
     def _expire(self, waiter: _Waiter) -> None:
         # Runs in the hub when the timeout passes. A waiter already granted

@@ -41,6 +41,7 @@ DISPOSE_REASONS = (
     "reclaimed",  # a leaked item whose slot was taken back finally came back
     "unpooled",  # returned to a NullPool, which keeps nothing
     "ended",  # the greenthread owning it (GreenthreadLocalPool) finished
+    "stray",  # put back while nothing was checked out (a placeholder)
 )
 
 

@@ -29,7 +29,7 @@ from eventlet_pools.events import Listener, PoolEvent, check_listener, deliver
 from eventlet_pools.lifecycle import Backoff, Options, Record, Upkeep
 from eventlet_pools.stats import Counters, PoolConfig, PoolStats, percentile
 
-__all__ = ["Pool"]
+__all__ = ["Channel", "Pool"]
 
 T = TypeVar("T")
 
@@ -195,6 +195,11 @@ class Pool(Generic[T]):
         already made are disposed).
     """
 
+    # A put() with nothing checked out raises PoolError when true; when false
+    # (eventlet's pool and its subclasses) the stray item is dropped with a
+    # warning, so that placeholders put back after a failed create() work.
+    _strict_put = False
+
     # The attributes get() and put() touch on their fast paths live in
     # slots: their speed then does not depend on how many attributes a
     # subclass adds to the instance dict (the rest of the state lives there).
@@ -208,6 +213,7 @@ class Pool(Generic[T]):
         "_push",
         "_push_cap",
         "_put_slow",
+        "_size",
     )
 
     def __init__(
@@ -272,13 +278,16 @@ class Pool(Generic[T]):
             self.create = create  # type: ignore[method-assign]
         if dispose is not None:
             self.dispose = dispose  # type: ignore[method-assign,assignment]
-        # current_size counts every item alive or being created:
+        # _size (current_size) counts every item alive or being created:
         #   checked out + len(free_items) + _creating == current_size
-        self.current_size = 0
+        # An item handed to a waiter is checked out from then on.
+        self._size = 0
         self._free: deque[T] = deque()
         self.order_as_stack = order_as_stack  # binds _push to self._free
-        # Items in free_items promised to a woken waiter that has not run yet.
-        self._reserved: list[T] = []
+        # With no dispose of its own, a shrinking resize() lets the extra
+        # items leave through put(), as eventlet's pool does (a subclass
+        # written for it closes them there); otherwise free extras go now.
+        self._dispose_now = dispose is not None or type(self).dispose is not Pool.dispose
         # Slots reserved for a create() in progress or granted to a waiter.
         self._creating = 0
         self._closed = False
@@ -306,17 +315,17 @@ class Pool(Generic[T]):
         self._set_mode()
         try:
             for _ in range(min_size):
-                self.current_size += 1
+                self._size += 1
                 try:
                     new = self._new_item()
                 except BaseException:
-                    self.current_size -= 1
+                    self._size -= 1
                     raise
                 self._free.append(new)
         except BaseException:
             self.close()
             raise
-        if self._opts.timed and self.current_size:
+        if self._opts.timed and self._size:
             # The prefilled items' deadlines get scheduled by a first round.
             self._need_upkeep_by(self._clock())
 
@@ -340,9 +349,8 @@ class Pool(Generic[T]):
           ``create_retry``, only once the timeout has passed.)
         """
         free_items = self._free
-        # _get_gate is the reserved list itself when no option is set, and
-        # a never-empty tuple otherwise: one test sends both "an item is
-        # promised" and "options need the slow path" there.
+        # _get_gate is true when options (or threads) need the slow path.
+        # Nobody waits while an item is free: put() hands items to waiters.
         if free_items and not self._get_gate:
             if timeout is not None:  # a bad timeout fails now, not once contended
                 _check_timeout("timeout", timeout)
@@ -360,9 +368,14 @@ class Pool(Generic[T]):
         :meth:`resize`, or once closed, it is disposed instead. With
         ``reset`` set, reset(item) runs first, in this greenthread.
 
+        An item put back while nothing is checked out (a placeholder a
+        subclass returns after a failed create(), or an item put twice) is
+        dropped with a warning: disposed, unless it is already free. The
+        size stays exact; eventlet's pool would grow by one instead.
+
         Raises:
-          PoolError: nothing is checked out, or (with lifecycle options) this
-            item is not (the call changes nothing).
+          PoolError: with lifecycle options (which track every item), this
+            item is not checked out (the call changes nothing).
         """
         # _push_cap is how many free items there can be while at least one
         # item is checked out, when nothing else needs attention; every
@@ -449,9 +462,14 @@ class Pool(Generic[T]):
         """Change ``max_size`` at run time.
 
         Growing wakes as many waiters as the new capacity allows, at once.
-        Shrinking disposes free items beyond the new size now; checked-out
-        items beyond it are disposed as they come back. ``min_size`` is left
-        alone; refilling never goes above the new size.
+        Shrinking a pool with a ``dispose`` (``dispose=`` or an override)
+        disposes free items beyond the new size now. Without one, free
+        items stay and may still be handed out, as in eventlet: every item
+        beyond the new size leaves when it next comes back through
+        :meth:`put` (where a subclass written for eventlet closes it).
+        Checked-out items beyond the new size are disposed as they come
+        back. ``min_size`` is left alone; refilling never goes above the
+        new size.
 
         Raises:
           TypeError, ValueError: ``new_size`` is not an int >= 0.
@@ -461,9 +479,10 @@ class Pool(Generic[T]):
         self._push_cap = -1
         if not self._closed:
             self._limit = new_size + self._opts.max_overflow
-        while self.current_size > new_size and len(self._free) > len(self._reserved):
-            self.current_size -= 1
-            self._dispose_quietly(self._take_unreserved(), "shrink")
+        if self._dispose_now:
+            while self._size > new_size and self._free:
+                self._size -= 1
+                self._dispose_quietly(self._free.popleft(), "shrink")
         self._grant_free_capacity()
 
     @property
@@ -478,13 +497,7 @@ class Pool(Generic[T]):
     @_guarded
     def free(self) -> int:
         """How many get() calls would succeed now without waiting (overflow included)."""
-        free = (
-            len(self._free)
-            - len(self._reserved)
-            + self._max_size
-            + self._opts.max_overflow
-            - self.current_size
-        )
+        free = len(self._free) + self._max_size + self._opts.max_overflow - self._size
         return free if free > 0 else 0
 
     @_guarded
@@ -496,17 +509,61 @@ class Pool(Generic[T]):
     def free_items(self) -> deque[T]:
         """The free items, next to be handed out first (eventlet's attribute).
 
-        An item promised to a waiter that has not run yet stays visible here,
-        as in eventlet, but nobody else can take it.
+        It holds exactly the items a get() could take now: an item put()
+        handed to a waiter is that waiter's, not free. Reading it from a
+        greenthread first lets such waiters run (a switch or a few, as
+        eventlet's put() would have switched to them), so that what a
+        subclass reads is settled: an item whose waiter died meanwhile is
+        back here. A subclass may change the deque, or assign a new one.
         """
+        self._waiters.settle()
         return self._free
 
     @free_items.setter
     @_guarded
     def free_items(self, items: deque[T]) -> None:
+        if not isinstance(items, deque):
+            raise TypeError(f"free_items must be a collections.deque, got {type(items).__name__}")
         self._free = items
         self._push_cap = -1
         self.order_as_stack = self._order_as_stack  # rebind _push to the new deque
+        # Items must not sit free while greenthreads wait for one.
+        while items and self._waiters:
+            self._waiters.grant(items.popleft())
+
+    @property
+    def current_size(self) -> int:
+        """Items alive or being created (eventlet's attribute), settable.
+
+        Checked-out items are ``current_size - len(free_items)`` (minus any
+        being created). A subclass may change it, as subclasses of eventlet's
+        pool do (``self.current_size -= 1`` after closing an item itself);
+        lowering it lets the first waiters create in the capacity it frees.
+
+        Raises:
+          TypeError, ValueError: set to something other than an int >= 0.
+        """
+        return self._size
+
+    @current_size.setter
+    @_guarded
+    def current_size(self, size: int) -> None:
+        _check_size("current_size", size)
+        shrank = size < self._size
+        self._size = size
+        self._push_cap = -1
+        if shrank:
+            self._grant_free_capacity()
+
+    @property
+    def channel(self) -> Channel[T]:
+        """eventlet's ``pool.channel``: a view of the pool's line of waiters.
+
+        Subclasses written for eventlet wait with ``self.channel.get()``
+        when their own get() finds nothing free; here that waits in the
+        same FIFO line as :meth:`get`. See :class:`Channel`.
+        """
+        return Channel(self)
 
     @property
     def order_as_stack(self) -> bool:
@@ -551,9 +608,9 @@ class Pool(Generic[T]):
         if self._upkeep is not None:
             self._upkeep.stop()
         self._waiters.fail_all(lambda: PoolClosed(f"{self!r} was closed while waiting"))
-        while len(self._free) > len(self._reserved):
-            self.current_size -= 1
-            self._dispose_quietly(self._take_unreserved(), "closed")
+        while self._free:
+            self._size -= 1
+            self._dispose_quietly(self._free.popleft(), "closed")
 
     def create(self) -> T:
         """Make a new item; override it, or pass ``create=``.
@@ -634,10 +691,10 @@ class Pool(Generic[T]):
                 create_retry=opts.create_retry is not None,
             ),
             closed=self._closed,
-            size=self.current_size,
+            size=self._size,
             free_items=len(self._free),
             free=self.free(),
-            checked_out=self.current_size - len(self._free) - self._creating,
+            checked_out=self._size - len(self._free) - self._creating,
             creating=self._creating,
             waiting=len(self._waiters),
             gets=self._gets,
@@ -687,7 +744,7 @@ class Pool(Generic[T]):
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
         return (
-            f"<{type(self).__name__}{state} size={self.current_size}/{self._max_size} "
+            f"<{type(self).__name__}{state} size={self._size}/{self._max_size} "
             f"free={self.free()} waiting={self.waiting()}>"
         )
 
@@ -702,10 +759,10 @@ class Pool(Generic[T]):
             raise PoolClosed(f"get() from {self!r}")
         counts = self._counts
         if not self._waiters:
-            if len(self._free) > len(self._reserved):
-                return self._take_unreserved()
-            if self.current_size < self._limit and self._retry_due is None:
-                self.current_size += 1
+            if self._free:
+                return self._free.popleft()
+            if self._size < self._limit and self._retry_due is None:
+                self._size += 1
                 self._creating += 1
                 return self._create_in_slot()
         if not block:
@@ -730,9 +787,8 @@ class Pool(Generic[T]):
                 self._release_slot()
                 raise PoolClosed(f"{self!r} was closed while waiting")
             return self._create_in_slot()
-        self._take_reserved(granted)
         if self.closed:
-            self.current_size -= 1
+            self._size -= 1
             self._dispose_quietly(granted, "closed")
             raise PoolClosed(f"{self!r} was closed while waiting")
         return granted  # type: ignore[no-any-return]
@@ -781,7 +837,7 @@ class Pool(Generic[T]):
             elif not self._fit_for_checkout(item, rec):
                 # The failed item's capacity is still ours: create in it,
                 # unless the pool shrank or closed meanwhile.
-                if self.current_size > self._limit:
+                if self._size > self._limit:
                     self._release_slot()
                 else:
                     create_now = True
@@ -848,7 +904,7 @@ class Pool(Generic[T]):
                 # Maintenance retries after a backoff; until then nobody
                 # else is granted this capacity only to fail the same way.
                 self._creating -= 1
-                self.current_size -= 1
+                self._size -= 1
                 self._push_cap = -1
                 self._schedule_retry(exc)
             else:
@@ -859,7 +915,7 @@ class Pool(Generic[T]):
             raise
         self._creating -= 1
         if self._closed:
-            self.current_size -= 1
+            self._size -= 1
             self._dispose_quietly(new, "closed")
             raise PoolClosed(f"{self!r} was closed while creating an item")
         rec = self._records.get(id(new))
@@ -899,15 +955,18 @@ class Pool(Generic[T]):
     # slow paths: returning
     def _put_plain(self, item: T) -> None:
         # put()'s slow path while no lifecycle option is set.
+        if self._nothing_out() and not self._strict_put:
+            self._drop_stray(item)
+            return
         self._check_out_count(item)
         self._return_item(item)
         if (
             not self._waiters
             and not self._closed
-            and self.current_size <= self._max_size
+            and self._size <= self._max_size
             and self._lock is None  # threads: every put takes the lock
         ):
-            self._push_cap = self.current_size - self._creating
+            self._push_cap = self._size - self._creating
 
     def _put_managed(self, item: T) -> None:
         clock = self._clock
@@ -929,7 +988,7 @@ class Pool(Generic[T]):
         opts = self._opts
         reason = None
         error: Optional[Exception] = None
-        if self.current_size > self._limit:
+        if self._size > self._limit:
             pass  # closed or shrunk: _return_item disposes it, no reset needed
         elif opts.max_uses is not None and rec.uses >= opts.max_uses:
             reason = "uses"
@@ -965,30 +1024,41 @@ class Pool(Generic[T]):
     def _return_item(self, item: T) -> None:
         # Where a returning item goes: disposed (closed, shrunk, overflow),
         # to the first waiter, or into free_items.
-        size = self.current_size
+        size = self._size
         if size > self._limit:
-            self.current_size -= 1
+            self._size -= 1
             self._dispose_quietly(item, "closed" if self._closed else "shrink")
             return
         if self._waiters:
-            # Stays visible in free_items (as in eventlet) but reserved.
-            self._push(item)
-            self._reserved.append(item)
+            # Straight to the waiter: it is checked out from now on.
             self._waiters.grant(item)
             return
         if size > self._max_size:
-            self.current_size -= 1
+            self._size -= 1
             self._dispose_quietly(item, "overflow")
             return
         self._push(item)
 
+    def _drop_stray(self, item: T) -> None:
+        # Nothing is checked out, so this item takes no slot: keeping it
+        # would grow the pool past its size (eventlet's pool does). Subclasses
+        # of eventlet's pool put placeholders back after a failed create().
+        if any(free is item for free in self._free):
+            logger.warning("%r was put back into %r twice; the second put() is ignored", item, self)
+            return
+        logger.warning("%r was put back into %r with nothing checked out; disposing it", item, self)
+        self._dispose_quietly(item, "stray")
+
+    def _nothing_out(self) -> bool:
+        return len(self._free) + self._creating >= self._size
+
     def _check_out_count(self, item: T) -> None:
-        if len(self._free) + self._creating >= self.current_size:
+        if self._nothing_out():
             raise PoolError(f"{item!r} returned but nothing is checked out of {self!r}")
 
     def _drop(self, item: T, reason: str, error: Optional[Exception] = None) -> None:
         # A checked-out item leaves for good; its slot goes to the next waiter.
-        self.current_size -= 1
+        self._size -= 1
         self._dispose_quietly(item, reason, error)
         self._grant_free_capacity()
 
@@ -997,62 +1067,38 @@ class Pool(Generic[T]):
     def _abandon(self, granted: Any) -> None:
         # A waiter was granted something but died before it could run.
         if granted is _SLOT:
-            if self._waiters and self.current_size <= self._limit:
+            if self._waiters and self._size <= self._limit:
                 self._waiters.grant(_SLOT)
             else:
                 self._release_slot()
             return
-        if self.current_size > self._limit:
-            self._take_reserved(granted)
-            self.current_size -= 1
+        if self._size > self._limit:
+            self._size -= 1
             self._dispose_quietly(granted, "closed" if self._closed else "shrink")
         elif self._waiters:
             self._waiters.grant(granted)
-        elif self.current_size > self._max_size:
-            self._take_reserved(granted)
-            self.current_size -= 1
+        elif self._size > self._max_size:
+            self._size -= 1
             self._dispose_quietly(granted, "overflow")
         else:
-            _remove_identical(self._reserved, granted)
+            self._push(granted)
 
     def _release_slot(self) -> None:
         # A slot counted for a create() that will not happen goes back, and
         # the next waiter may take it (a no-op once closed: _limit is -1).
         self._creating -= 1
-        self.current_size -= 1
+        self._size -= 1
         self._push_cap = -1
         self._grant_free_capacity()
-
-    def _take_reserved(self, item: T) -> None:
-        # A promised item leaves free_items together with its promise.
-        _remove_identical(self._free, item)
-        _remove_identical(self._reserved, item)
 
     def _grant_free_capacity(self) -> None:
         # Whenever capacity frees up, the first waiters get to create
         # (unless a create_retry backoff is pending: then maintenance does).
         waiters = self._waiters
-        while waiters and self.current_size < self._limit and self._retry_due is None:
-            self.current_size += 1
+        while waiters and self._size < self._limit and self._retry_due is None:
+            self._size += 1
             self._creating += 1
             waiters.grant(_SLOT)
-
-    def _take_unreserved(self) -> T:
-        # Slow path: hand out the first free item no waiter was promised.
-        reserved = self._reserved
-        if not reserved:
-            return self._free.popleft()
-        skip: dict[int, int] = {}
-        for promised in reserved:
-            skip[id(promised)] = skip.get(id(promised), 0) + 1
-        for index, candidate in enumerate(self._free):
-            key = id(candidate)
-            if skip.get(key):
-                skip[key] -= 1
-                continue
-            del self._free[index]
-            return candidate
-        raise PoolError(f"no unreserved free item in {self!r}")  # pragma: no cover
 
     def _dispose_quietly(self, item: T, reason: str, error: Optional[Exception] = None) -> None:
         # Every item the pool drops passes here, whatever the reason.
@@ -1069,7 +1115,7 @@ class Pool(Generic[T]):
             logger.exception("dispose(%r) raised; the item is dropped anyway", item)
         if "dispose" in self._listeners:
             self._emit("dispose", item, reason=reason, error=error)
-        if self._opts.any_set and self.current_size < min(self.min_size, self._max_size):
+        if self._opts.any_set and self._size < min(self.min_size, self._max_size):
             self._need_upkeep_by(self._clock())
 
     def _emit(self, name: str, item: Any, **fields: Any) -> None:
@@ -1087,7 +1133,7 @@ class Pool(Generic[T]):
         self._managed = managed
         threads = self._lock is not None
         # Threads take the lock on every get: never the unlocked fast path.
-        self._get_gate: Union[list[T], tuple[bool]] = (True,) if managed or threads else self._reserved
+        self._get_gate = managed or threads
         self._push_cap = -1
         # The slow paths are picked once per mode, not on every call. Plain
         # functions, not bound methods: those would make every pool a
@@ -1179,16 +1225,18 @@ class Pool(Generic[T]):
             return
         keep = min(self.min_size, self._max_size)
         now = self._clock()
-        for item in self._unreserved_free():
+        for item in list(self._free):  # a snapshot: dispose() may switch
+            if not any(f is item for f in self._free):
+                continue  # handed out while an earlier dispose switched
             rec = self._records[id(item)]
             if opts.max_age is not None and now - rec.created >= opts.max_age:
                 reason = "aged"
-            elif opts.max_idle is not None and now - rec.used >= opts.max_idle and self.current_size > keep:
+            elif opts.max_idle is not None and now - rec.used >= opts.max_idle and self._size > keep:
                 reason = "idle"
             else:
                 continue
             _remove_identical(self._free, item)
-            self.current_size -= 1
+            self._size -= 1
             self._dispose_quietly(item, reason)
 
     def _find_leaks(self) -> None:
@@ -1217,7 +1265,7 @@ class Pool(Generic[T]):
             if opts.reclaim_after is not None and held >= opts.reclaim_after and not rec.reclaimed:
                 rec.reclaimed = True
                 self._counts.reclaimed += 1
-                self.current_size -= 1
+                self._size -= 1
                 self._push_cap = -1
                 logger.warning(
                     "reclaimed the slot of %r from %r after %.3f s; the item is disposed when it comes back",
@@ -1226,7 +1274,7 @@ class Pool(Generic[T]):
                     held,
                 )
                 self._grant_free_capacity()
-                if self.current_size < min(self.min_size, self._max_size):
+                if self._size < min(self.min_size, self._max_size):
                     self._need_upkeep_by(now)
 
     def _check_free(self) -> None:
@@ -1237,11 +1285,11 @@ class Pool(Generic[T]):
         check = opts.check
         if interval is None or check is None:
             return
-        for item in self._unreserved_free():
+        for item in list(self._free):  # a snapshot: check() may switch
             rec = self._record_of(item)
             if self._closed or rec is None or self._clock() - rec.checked < interval:
                 continue
-            if not any(f is item for f in self._free) or any(r is item for r in self._reserved):
+            if not any(f is item for f in self._free):
                 continue  # handed out while an earlier check switched
             _remove_identical(self._free, item)
             self._counts.checks += 1
@@ -1263,26 +1311,26 @@ class Pool(Generic[T]):
         # Create up to min_size, and with create_retry, for waiters once
         # the backoff has passed.
         target = min(self.min_size, self._max_size)
-        if self._retry_due is not None and self.current_size >= self._limit:
+        if self._retry_due is not None and self._size >= self._limit:
             # Full again (items came back, or a resize): nothing to retry;
             # waiters are served by returning items.
             self._retry_due = None
-        while not self._closed and self.current_size < self._limit:
+        while not self._closed and self._size < self._limit:
             if self._retry_due is not None:
                 if self._clock() < self._retry_due:
                     return
-                if not (self._waiters or self.current_size < target):
+                if not (self._waiters or self._size < target):
                     self._retry_due = None
                     return
-            elif self.current_size >= target:
+            elif self._size >= target:
                 return
-            self.current_size += 1
+            self._size += 1
             self._creating += 1
             try:
                 new = self._new_item()
             except Exception as exc:
                 self._creating -= 1
-                self.current_size -= 1
+                self._size -= 1
                 if self._opts.create_retry is not None:
                     self._schedule_retry(exc)
                 else:
@@ -1306,8 +1354,8 @@ class Pool(Generic[T]):
         due = self._retry_due
         candidates: list[float] = []
         keep = min(self.min_size, self._max_size)
-        idle_counts = self.current_size > keep
-        for item in self._unreserved_free():
+        idle_counts = self._size > keep
+        for item in self._free:
             rec = self._record_of(item)
             free_due = None if rec is None else rec.due_while_free(opts, idle_counts)
             if free_due is not None:
@@ -1325,10 +1373,69 @@ class Pool(Generic[T]):
             due = soonest if due is None else min(due, soonest)
         return due
 
-    def _unreserved_free(self) -> list[T]:
-        # A snapshot: upkeep may switch while it walks it.
-        reserved = self._reserved
-        return [item for item in self._free if not any(item is r for r in reserved)]
+
+class Channel(Generic[T]):
+    """eventlet's ``pool.channel``: a view of the pool's own line of waiters.
+
+    eventlet's pool hands returned items to waiting greenthreads through
+    ``channel``, a queue of size zero, and subclasses written for it wait
+    there themselves: their get() takes from ``free_items``, creates below
+    ``max_size``, and otherwise returns ``self.channel.get()``. Here the
+    channel holds nothing of its own. Its get() waits in the pool's FIFO
+    line, behind every get() already waiting, with the same guarantees: a
+    waiter that times out or is killed leaves the line, and whatever it had
+    been handed goes on to the next one.
+
+    A new view is made on each access of :attr:`Pool.channel`; it keeps no
+    state, so views compare by the pool they look at.
+    """
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: Pool[T]) -> None:
+        self._pool = pool
+
+    def get(self, block: bool = True, timeout: Optional[float] = None) -> T:
+        """Wait in the pool's line for an item and return it.
+
+        It is :meth:`Pool.get` of the pool's own class (never a subclass's
+        override, which may be the caller): a free item if no one waits,
+        else a new one if there is room, else the next item put() back.
+
+        Raises:
+          As :meth:`Pool.get`.
+        """
+        return Pool.get(self._pool, block, timeout)
+
+    def getting(self) -> int:
+        """How many greenthreads wait in the line (:meth:`Pool.waiting`)."""
+        return self._pool.waiting()
+
+    def putting(self) -> int:
+        """Always 0: put() never waits for a taker."""
+        return 0
+
+    @property
+    def queue(self) -> deque[T]:
+        """The items put() handed to waiters that have not run yet (a copy).
+
+        As in eventlet, an item on its way to a waiter is in neither
+        ``free_items`` nor anybody's hands yet; this is where to find it.
+        """
+        return deque(value for value in self._pool._waiters.in_transit() if value is not _SLOT)
+
+    def qsize(self) -> int:
+        """How many items are on their way to waiters (``len(queue)``)."""
+        return len(self.queue)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Channel) and other._pool is self._pool
+
+    def __hash__(self) -> int:
+        return hash(id(self._pool))
+
+    def __repr__(self) -> str:
+        return f"<Channel of {self._pool!r}>"
 
 
 class _ItemContext(Generic[T]):
@@ -1342,9 +1449,12 @@ class _ItemContext(Generic[T]):
         self._held = False
 
     def __enter__(self) -> T:
-        # Written out, not through a helper: item() is a hot path.
+        # Written out, not through a helper: item() is a hot path. get() is
+        # called as eventlet's item() calls it (no arguments) unless there
+        # is a timeout, so that subclasses overriding get(self) work.
         pool = self._pool
-        item = self._item = pool.get(True, self._timeout)
+        timeout = self._timeout
+        item = self._item = pool.get() if timeout is None else pool.get(timeout=timeout)
         # Registered so that pool.discard(item) inside the block is seen.
         pool._in_context[id(item)] = self
         self._held = True

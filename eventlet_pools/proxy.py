@@ -28,7 +28,9 @@ def _endpoints(source: Any) -> tuple[Callable[..., Any], Callable[[Any], None]]:
     # How to check an item out of the source, and how to give it back.
     if isinstance(source, ConnectionPool):
         return source.connect, lambda wrapper: wrapper.close()
-    return lambda timeout: source.get(True, timeout), source.put
+    # As item() does: no arguments unless there is a timeout, so a get()
+    # overridden with eventlet's signature works.
+    return lambda timeout: source.get() if timeout is None else source.get(timeout=timeout), source.put
 
 
 class Proxy:

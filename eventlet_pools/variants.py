@@ -53,6 +53,8 @@ class NullPool(Pool[T]):
       TypeError, ValueError: as for :class:`~eventlet_pools.Pool`.
     """
 
+    _strict_put = True  # a put() with nothing checked out raises PoolError
+
     def __init__(
         self,
         max_size: int = 4,
@@ -78,7 +80,7 @@ class NullPool(Pool[T]):
         self._put_slow(self, item)
 
     def _return_item(self, item: T) -> None:
-        self.current_size -= 1
+        self._size -= 1
         self._dispose_quietly(item, "closed" if self._closed else "unpooled")
         self._grant_free_capacity()
 
@@ -105,6 +107,8 @@ class StaticPool(Pool[T]):
       dispose: called with the item when it is dropped (or override).
       clock: monotonic clock for the wait statistics.
     """
+
+    _strict_put = True  # a put() with nothing checked out raises PoolError
 
     def __init__(
         self,
@@ -216,17 +220,17 @@ class StaticPool(Pool[T]):
 
     def _make(self) -> T:
         self._creating = 1
-        self.current_size = 1
+        self._size = 1
         try:
             new = self._new_item()
         except BaseException:
             self._creating = 0
-            self.current_size = 0
+            self._size = 0
             self._waiters.grant(None)  # the next waiter tries in turn
             raise
         self._creating = 0
         if self._closed:
-            self.current_size = 0
+            self._size = 0
             self._dispose_quietly(new, "closed")
             raise PoolClosed(f"{self!r} was closed while creating its item")
         self._shared.append(new)
@@ -245,7 +249,7 @@ class StaticPool(Pool[T]):
 
     def _retire_shared(self, reason: str) -> None:
         item = self._shared.pop()
-        self.current_size = 0
+        self._size = 0
         if self._holds:
             self._retired[id(item)] = [item, self._holds]
             self._holds = 0
@@ -284,6 +288,8 @@ class GreenthreadLocalPool(Pool[T]):
       dispose: called with each item dropped (or override).
       clock: monotonic clock for the wait statistics.
     """
+
+    _strict_put = True  # a put() with nothing checked out raises PoolError
 
     def __init__(
         self,
@@ -416,6 +422,8 @@ class AssertionPool(Pool[T]):
       clock: monotonic clock for the statistics.
     """
 
+    _strict_put = True  # a put() with nothing checked out raises PoolError
+
     def __init__(
         self,
         create: Optional[Callable[[], T]] = None,
@@ -441,7 +449,7 @@ class AssertionPool(Pool[T]):
         """
         if self._closed:
             raise PoolClosed(f"get() from {self!r}")
-        if self.current_size > len(self._free):
+        if self._size > len(self._free):
             where = self._checked_out_at
             raise AssertionError(
                 f"{self!r}: an item is already checked out"

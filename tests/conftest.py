@@ -39,6 +39,10 @@ class Tracker:
         # Random failures for storms: each create() fails with this chance.
         self.fail_probability = 0.0
         self.rng = random.Random(0)
+        # Objects a test puts back that the pool never made (placeholders):
+        # disposing them is expected, and recorded apart.
+        self.strays: list[Any] = []
+        self.disposed_strays: list[Any] = []
 
     @property
     def alive(self) -> int:
@@ -61,6 +65,10 @@ class Tracker:
         return item
 
     def dispose(self, item: Any) -> None:
+        if any(item is s for s in self.strays):
+            assert not any(item is d for d in self.disposed_strays), f"disposed twice {item!r}"
+            self.disposed_strays.append(item)
+            return
         assert any(item is c for c in self.created), f"disposed a stranger {item!r}"
         assert not any(item is d for d in self.disposed), f"disposed twice {item!r}"
         self.disposed.append(item)
@@ -83,7 +91,8 @@ class Item:
 
 
 def checked_out(pool: Pool[Any]) -> int:
-    return pool.current_size - len(pool.free_items) - pool._creating
+    # _free, not free_items: reading that attribute may yield to waiters.
+    return pool.current_size - len(pool._free) - pool._creating
 
 
 def reclaimed_out(pool: Pool[Any]) -> int:
@@ -100,13 +109,13 @@ def assert_invariants(pool: Pool[Any], tracker: Optional[Tracker] = None) -> Non
     """The bookkeeping identities of DESIGN.md, checkable at any moment."""
     assert pool._creating >= 0
     assert checked_out(pool) >= 0, pool
-    assert len(pool._reserved) <= len(pool.free_items)
-    assert all(any(r is f for f in pool.free_items) for r in pool._reserved)
+    # free_items holds only items a get() could take: never one twice.
+    assert len({id(item) for item in pool._free}) == len(pool._free)
     assert pool.waiting() == len(pool._waiters)
     if pool.waiting():
-        # Nobody waits while an unpromised item or spare capacity exists
-        # (spare capacity may wait out a create_retry backoff).
-        assert len(pool.free_items) == len(pool._reserved), pool
+        # Nobody waits while a free item or spare capacity exists (spare
+        # capacity may wait out a create_retry backoff).
+        assert not pool._free, pool
         assert pool.current_size >= capacity(pool) or pool.closed or pool._retry_due is not None, pool
     if tracker is not None:
         # Items the pool still accounts for are exactly the live ones, plus
@@ -122,7 +131,7 @@ def assert_settled(pool: Pool[Any], tracker: Optional[Tracker] = None) -> None:
     assert_invariants(pool, tracker)
     assert pool.waiting() == 0
     assert pool._creating == 0
-    assert not pool._reserved
+    assert not pool._waiters.in_transit()
     assert checked_out(pool) == 0
     assert reclaimed_out(pool) == 0
     if not pool.closed:

@@ -279,13 +279,35 @@ def test_nonblocking_get_refused_while_others_wait_even_with_capacity(make_pool:
 # put, item(), discard
 
 
-def test_put_with_nothing_checked_out_raises_and_changes_nothing(make_pool: MakePool) -> None:
+def test_put_with_nothing_checked_out_disposes_the_stray_and_keeps_the_size(
+    make_pool: MakePool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A placeholder put back after a failed create() (Swift's memcache pool):
+    # eventlet's pool would keep it and grow by one; ours drops it.
     pool, tracker = make_pool(max_size=2)
     pool.put(pool.get())
     before = (pool.current_size, list(pool.free_items), pool.free())
-    with pytest.raises(PoolError, match="nothing is checked out"):
-        pool.put(object())
+    placeholder = (None, None)
+    tracker.strays.append(placeholder)
+    with caplog.at_level("WARNING", logger="eventlet_pools"):
+        pool.put(placeholder)
     assert (pool.current_size, list(pool.free_items), pool.free()) == before
+    assert tracker.disposed_strays == [placeholder]
+    assert pool.stats().disposed["stray"] == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{placeholder!r} was put back into {pool!r} with nothing checked out; disposing it"
+    ]
+    assert_settled(pool, tracker)
+
+
+def test_an_item_put_twice_is_kept_once_and_not_disposed(make_pool: MakePool) -> None:
+    pool, tracker = make_pool(max_size=2)
+    item = pool.get()
+    pool.put(item)
+    pool.put(item)  # nothing is checked out, and the item is already free
+    assert list(pool.free_items) == [item]
+    assert not tracker.disposed
+    assert (pool.current_size, pool.free()) == (1, 2)
     assert_settled(pool, tracker)
 
 

@@ -197,16 +197,18 @@ def test_timed_out_getter_skipped_by_put(make_pool: MakePool) -> None:
     assert_settled(pool, tracker)
 
 
-def test_unpromised_item_served_while_another_is_promised(make_pool: MakePool) -> None:
-    # A promised item and an ordinary free item coexist in free_items; a new
-    # get() must take the free one and leave the promise intact.
+def test_item_handed_to_a_waiter_is_not_free_and_a_new_get_takes_the_free_one(make_pool: MakePool) -> None:
+    # An item put() handed to a waiter that has not run yet is that
+    # waiter's: it is not in free_items (eventlet.db_pool walks free_items
+    # expecting only its own free tuples), but on its way (channel.queue).
     pool, tracker = make_pool(max_size=2)
     a, b = pool.get(), pool.get()
     waiter = eventlet.spawn(pool.get)
     eventlet.sleep(0)
-    pool.put(a)  # promised to the waiter
-    pool.put(b)  # nobody waiting now: plain free item
-    assert len(pool.free_items) == 2
+    pool.put(a)  # handed to the waiter, which has not run yet
+    pool.put(b)  # nobody waiting now: a plain free item
+    assert list(pool._free) == [b]
+    assert list(pool.channel.queue) == [a]
     assert_invariants(pool, tracker)
     assert pool.get(block=False) is b
     assert waiter.wait() is a

@@ -226,7 +226,7 @@ class Storm:
         # until it passes: wait for it in 1 ms steps rather than turns.
         pool = self.pool
         for _ in range(1000):
-            busy = checked_out(pool) or pool._creating or pool._reserved
+            busy = checked_out(pool) or pool._creating or pool._waiters.in_transit()
             if not busy and pool._retry_due is None:
                 break
             eventlet.sleep(0.001 if not busy else 0)
