@@ -10,12 +10,8 @@ with ``eventlet.pools`` pointing at the module under test, so its
 from __future__ import annotations
 
 import importlib.util
-import os
 import pathlib
-import subprocess
 import sys
-import tarfile
-import tempfile
 import unittest
 import warnings
 from types import ModuleType
@@ -28,40 +24,7 @@ with warnings.catch_warnings():
     import eventlet.pools
 
 import eventlet_pools
-
-CACHE = (
-    pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache") / "eventlet_pools-tests"
-)
-
-
-def eventlet_source_tests() -> pathlib.Path:
-    """The tests/ folder of the installed eventlet's sdist, downloaded once."""
-    version = eventlet.__version__
-    target = CACHE / f"eventlet-{version}" / "tests"
-    if (target / "pools_test.py").exists():
-        return target
-    with tempfile.TemporaryDirectory() as tmp:
-        pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:"]
-        subprocess.run(
-            [*pip, "--dest", tmp, f"eventlet=={version}"],
-            check=True,
-            timeout=600,
-        )
-        (sdist,) = pathlib.Path(tmp).glob("eventlet-*.tar.gz")
-        with tarfile.open(sdist) as archive:
-            prefix = f"eventlet-{version}/tests/"
-            members = [m for m in archive.getmembers() if m.name.startswith(prefix) and m.isfile()]
-            staging = pathlib.Path(tmp) / "tests"
-            for member in members:
-                member.name = member.name[len(prefix) :]
-                if hasattr(tarfile, "data_filter"):
-                    archive.extract(member, staging, filter="data")
-                else:  # pragma: no cover - Pythons before the filter
-                    archive.extract(member, staging)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists():  # another run may have just put it there
-            os.replace(staging, target)
-    return target
+from tests.compat.conftest import eventlet_source_tests
 
 
 def load_with_pools(path: pathlib.Path, pools: ModuleType, name: str) -> ModuleType:
