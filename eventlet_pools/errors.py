@@ -7,7 +7,15 @@ errors: they raise :class:`ValueError` or :class:`TypeError` naming the argument
 
 from __future__ import annotations
 
-__all__ = ["BackendError", "ConnectionClosed", "LeaseLost", "PoolClosed", "PoolError", "PoolTimeout"]
+__all__ = [
+    "BackendError",
+    "ConnectTimeout",
+    "ConnectionClosed",
+    "LeaseLost",
+    "PoolClosed",
+    "PoolError",
+    "PoolTimeout",
+]
 
 
 class PoolError(Exception):
@@ -39,6 +47,15 @@ class ConnectionClosed(PoolError):
     hands out, once its ``close()`` returned the connection to the pool or
     ``invalidate()`` dropped it: the connection may already serve another
     greenthread.
+    """
+
+
+class ConnectTimeout(PoolError):
+    """Opening a database connection took longer than ``connect_timeout``.
+
+    Raised by the pools of :mod:`eventlet_pools.db_pool` (as
+    ``eventlet.db_pool.ConnectTimeout`` is by eventlet's): the slot the
+    connection was to fill goes back to the pool.
     """
 
 

@@ -42,6 +42,7 @@ DISPOSE_REASONS = (
     "unpooled",  # returned to a NullPool, which keeps nothing
     "ended",  # the greenthread owning it (GreenthreadLocalPool) finished
     "stray",  # put back while nothing was checked out (a placeholder)
+    "cleared",  # dropped by clear() (eventlet_pools.db_pool)
 )
 
 

@@ -446,16 +446,20 @@ class Pool(Generic[T]):
         Raises:
           PoolError: nothing is checked out (the call changes nothing).
         """
+        self._discard(item, "discarded")
+
+    def _discard(self, item: T, reason: str) -> None:
+        # discard() with the reason the dispose event and stats give.
         context = self._in_context.get(id(item))
         if context is not None and context._item is item:
             context._release()  # the with block must not put it back too
         rec = self._record_of(item)
         if rec is not None and rec.reclaimed:
             # Its slot was already taken back; only the item is left to drop.
-            self._dispose_quietly(item, "discarded")
+            self._dispose_quietly(item, reason)
             return
         self._check_out_count(item)
-        self._drop(item, "discarded")
+        self._drop(item, reason)
 
     @_guarded
     def resize(self, new_size: int) -> None:

@@ -9,7 +9,9 @@ Run as a script, from the root of eventlet's unpacked sdist (its ``tests``
 package must be the one imported), it runs eventlet's ``tests/db_pool_test.py``
 against that module and prints one JSON line of results::
 
-    python eventlet_db_pool_suite.py ours|eventlet
+    python eventlet_db_pool_suite.py eventlet|ours|module
+
+``module`` runs it against :mod:`eventlet_pools.db_pool` instead.
 
 The databases come from ``EVENTLET_DB_TEST_AUTH`` (see eventlet's tests).
 """
@@ -39,7 +41,8 @@ def load_db_pool_on(pools: ModuleType) -> ModuleType:
     saved = sys.modules["eventlet.pools"]
     sys.modules["eventlet.pools"] = pools  # its `from eventlet.pools import Pool`
     try:
-        spec = importlib.util.spec_from_file_location(f"eventlet_db_pool_on_{pools.__name__}", path)
+        name = "ours" if pools is eventlet_pools else "eventlet"
+        spec = importlib.util.spec_from_file_location(f"eventlet_db_pool_on_{name}", path)
         assert spec is not None
         assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
@@ -51,8 +54,11 @@ def load_db_pool_on(pools: ModuleType) -> ModuleType:
 
 
 def main(which: str) -> None:
-    pools = eventlet_pools if which == "ours" else eventlet.pools
-    db_pool = load_db_pool_on(pools)
+    if which == "module":  # eventlet_pools.db_pool, this library's own
+        db_pool = importlib.import_module("eventlet_pools.db_pool")
+    else:
+        pools = eventlet_pools if which == "ours" else eventlet.pools
+        db_pool = load_db_pool_on(pools)
     sys.modules["eventlet.db_pool"] = db_pool
     eventlet.db_pool = db_pool  # what `from eventlet import db_pool` reads
     sys.path.insert(0, str(pathlib.Path.cwd()))
@@ -86,6 +92,7 @@ def main(which: str) -> None:
     print(
         json.dumps(
             {
+                "module": db_pool.__name__,
                 "pool": f"{db_pool.Pool.__module__}.{db_pool.Pool.__name__}",
                 "run": result.testsRun + len(functions),
                 "failures": [f"{test}: {trace}" for test, trace in result.failures + result.errors]

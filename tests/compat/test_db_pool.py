@@ -1,15 +1,19 @@
-"""The eventlet.db_pool that ships in eventlet, on eventlet.pools and on ours.
+"""eventlet.db_pool on eventlet.pools and on ours, and eventlet_pools.db_pool.
 
-The installed ``eventlet/db_pool.py`` is loaded with its base class pointed
-at each pools module (see :func:`load_db_pool_on`), and its
-RawConnectionPool and TpooledConnectionPool run on sqlite3, PostgreSQL
-(pg8000) and MariaDB (PyMySQL): the raw pool with the drivers made green,
-the tpooled one with the plain drivers in eventlet's thread pool. The
-queries are ``SELECT 1``: no tables are made.
+Three db_pool modules run the same tests: the installed
+``eventlet/db_pool.py`` loaded with its base class pointed at
+eventlet.pools or at eventlet_pools (see :func:`load_db_pool_on`), and
+this library's own :mod:`eventlet_pools.db_pool`. Their RawConnectionPool
+and TpooledConnectionPool run on sqlite3, PostgreSQL (pg8000) and MariaDB
+(PyMySQL): the raw pool with the drivers made green, the tpooled one with
+the plain drivers in eventlet's thread pool. The queries are ``SELECT 1``:
+no tables are made on the servers. The last tests are of what
+eventlet_pools.db_pool does better.
 """
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import time
 import warnings
@@ -21,11 +25,14 @@ import pytest
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import eventlet
+    import eventlet.pools
     import eventlet.tpool
 
 import pg8000.dbapi
 import pymysql
 
+import eventlet_pools
+import eventlet_pools.db_pool
 from tests.compat.eventlet_db_pool_suite import load_db_pool_on
 
 pytestmark = pytest.mark.timeout(60)
@@ -54,10 +61,21 @@ def database(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(params=["eventlet.pools", "eventlet_pools", "eventlet_pools.db_pool"])
+def db_pool(request: pytest.FixtureRequest) -> ModuleType:
+    """eventlet's db_pool on eventlet's pool, eventlet's db_pool on ours, or ours."""
+    if request.param == "eventlet_pools.db_pool":
+        return eventlet_pools.db_pool
+    return load_db_pool_on(eventlet.pools if request.param == "eventlet.pools" else eventlet_pools)
+
+
+def is_our_module(db_pool: ModuleType) -> bool:
+    return db_pool is eventlet_pools.db_pool
+
+
 @pytest.fixture(params=["raw", "tpooled"])
-def make_pool(request: pytest.FixtureRequest, pools: ModuleType, database: str) -> Any:
-    """Builds eventlet's db_pool pools of one kind on one database."""
-    db_pool = load_db_pool_on(pools)
+def make_pool(request: pytest.FixtureRequest, db_pool: ModuleType, database: str) -> Any:
+    """Builds db_pool pools of one kind on one database."""
     raw_module, plain_module, kwargs = DATABASES[database]
     made: list[Any] = []
 
@@ -100,7 +118,7 @@ def wait_for(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
 
 
 def test_waiters_are_served_and_a_dead_connection_returned_while_they_wait(
-    pools: ModuleType, make_pool: Callable[..., Any]
+    make_pool: Callable[..., Any],
 ) -> None:
     pool = make_pool(max_size=2)
     held = [pool.get(), pool.get()]
@@ -129,7 +147,8 @@ def test_waiters_are_served_and_a_dead_connection_returned_while_they_wait(
     assert pool.waiting() == 0
     assert pool.current_size == 2
     assert pool.free() == 2
-    assert all(not is_closed(item[2]) for item in pool.free_items)
+    # eventlet's db_pool keeps (last_used, created, conn) tuples; ours, connections
+    assert all(not is_closed(item[2] if isinstance(item, tuple) else item) for item in pool.free_items)
 
 
 def test_max_idle_closes_free_connections(make_pool: Callable[..., Any]) -> None:
@@ -170,9 +189,7 @@ def test_zero_max_age_makes_it_a_concurrency_limiter(make_pool: Callable[..., An
     assert (pool.current_size, len(pool.free_items), pool.free()) == (0, 0, 1)
 
 
-def test_a_failing_connect_loses_no_slot(pools: ModuleType, database: str) -> None:
-    db_pool = load_db_pool_on(pools)
-
+def test_a_failing_connect_loses_no_slot(db_pool: ModuleType) -> None:
     class Refusing:
         @staticmethod
         def connect(*args: Any, **kwargs: Any) -> Any:
@@ -183,3 +200,143 @@ def test_a_failing_connect_loses_no_slot(pools: ModuleType, database: str) -> No
         with pytest.raises(ConnectionRefusedError):
             pool.get()
     assert (pool.current_size, pool.free()) == (0, 1)
+
+
+def test_a_slow_connect_raises_connect_timeout_and_loses_no_slot(db_pool: ModuleType) -> None:
+    class Slow:
+        @staticmethod
+        def connect(*args: Any, **kwargs: Any) -> Any:
+            eventlet.sleep(10)
+            return sqlite3.connect(":memory:")
+
+    pool = db_pool.RawConnectionPool(Slow, max_size=1, connect_timeout=0.05)
+    with pytest.raises(db_pool.ConnectTimeout):
+        pool.get()
+    assert (pool.current_size, pool.free()) == (0, 1)
+
+
+# ---------------------------------------------------------------------------
+# what eventlet_pools.db_pool does better
+
+
+def sqlite_pool(**options: Any) -> Any:
+    return eventlet_pools.db_pool.RawConnectionPool(sqlite3, database=":memory:", **options)
+
+
+def test_waiters_are_served_in_arrival_order_and_can_time_out() -> None:
+    pool = sqlite_pool(max_size=1)
+    held = pool.get()
+    served: list[int] = []
+
+    def worker(n: int) -> None:
+        with pool.item() as conn:
+            served.append(n)
+            assert select_one(conn) == 1
+
+    workers = [eventlet.spawn(worker, n) for n in range(5)]
+    eventlet.sleep(0)
+    with pytest.raises(eventlet_pools.PoolTimeout):
+        pool.get(timeout=0.01)
+    assert pool.waiting() == 5
+    held.close()
+    for gt in workers:
+        gt.wait()
+    assert served == [0, 1, 2, 3, 4]
+    assert (pool.current_size, pool.free()) == (1, 1)
+
+
+def test_a_forgotten_wrapper_gives_its_connection_back(caplog: pytest.LogCaptureFixture) -> None:
+    pool = sqlite_pool(max_size=1)
+    conn = pool.get()
+    raw = conn._base
+    raw.execute("CREATE TEMP TABLE t (x INTEGER)")
+    raw.execute("INSERT INTO t VALUES (1)")  # left in a transaction
+    with caplog.at_level("WARNING", logger="eventlet_pools"):
+        del conn
+        gc.collect()
+        again = pool.get(timeout=5)  # waits for the greenthread returning it
+    assert again._base is raw
+    assert select_one(again) == 1
+    assert not raw.in_transaction  # it was rolled back
+    assert "garbage collected without close()" in caplog.text
+    again.close()
+
+
+def test_returning_twice_or_none_with_nothing_out_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    pool = sqlite_pool(max_size=2)
+    conn = pool.get()
+    conn.close()
+    with caplog.at_level("WARNING", logger="eventlet_pools"):
+        pool.put(conn)  # the emptied wrapper again
+        pool.put(None)
+    assert (pool.current_size, len(pool.free_items), pool.free()) == (1, 1, 2)
+    assert "twice" in caplog.text
+    assert "with nothing checked out" in caplog.text
+
+
+def test_put_none_while_others_wait_lets_the_first_connect_anew() -> None:
+    pool = sqlite_pool(max_size=1)
+    held = pool.get()
+    waiter = eventlet.spawn(pool.get)
+    eventlet.sleep(0)
+    held._base.close()
+    pool.put(None)  # "the connection I had died"
+    new = waiter.wait()
+    assert select_one(new) == 1
+    assert (pool.current_size, pool.free()) == (1, 0)
+    new.close()
+
+
+def test_clear_closes_the_free_connections_and_opens_none() -> None:
+    pool = sqlite_pool(min_size=2, max_size=3)
+    raws = [item for item in pool.free_items]
+    pool.clear()
+    assert all(is_closed(raw) for raw in raws)
+    eventlet.sleep(0)  # maintenance does not open them again
+    assert (pool.current_size, len(pool.free_items), pool.free()) == (0, 0, 3)
+    assert pool.stats().disposed["cleared"] == 2
+
+
+def test_database_connector_makes_one_pool_per_host_and_database() -> None:
+    class Recorder:
+        calls: list[dict[str, Any]] = []
+
+        @classmethod
+        def connect(cls, **kwargs: Any) -> Any:
+            cls.calls.append(kwargs)
+            return sqlite3.connect(":memory:")
+
+    connector = eventlet_pools.db_pool.DatabaseConnector(
+        Recorder,
+        {"db1": {"user": "u1"}, "default": {"user": "anyone"}},
+        eventlet_pools.db_pool.RawConnectionPool,
+    )
+    first = connector.get("db1", "orders")
+    assert connector.get("db1", "orders") is first
+    assert connector.get("db2", "orders") is not first
+    with first.item(), connector.get("db2", "orders").item():
+        pass
+    assert Recorder.calls == [
+        {"db": "orders", "host": "db1", "user": "u1"},
+        {"db": "orders", "host": "db2", "user": "anyone"},
+    ]
+    with pytest.raises(ValueError, match="no credentials for host 'db3'"):
+        eventlet_pools.db_pool.DatabaseConnector(Recorder, {}).get("db3", "x")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"db_module": object()}, TypeError, "db_module must be a DB-API module"),
+        ({"max_idle": -1}, ValueError, "max_idle"),
+        ({"max_age": None}, TypeError, "max_age"),
+        ({"connect_timeout": 0}, ValueError, "connect_timeout"),
+        ({"cleanup": "rollback"}, TypeError, "cleanup"),
+        ({"min_size": 3, "max_size": 2}, ValueError, "min_size"),
+    ],
+)
+def test_bad_configuration_is_refused(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
+    arguments: dict[str, Any] = {"db_module": sqlite3, "database": ":memory:"}
+    arguments.update(kwargs)
+    with pytest.raises(error, match=match):
+        eventlet_pools.db_pool.RawConnectionPool(**arguments)
