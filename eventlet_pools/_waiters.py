@@ -229,7 +229,11 @@ class GreenWaiterQueue(_HandoffQueue):
         """
         hub = get_hub()
         waiter = _Waiter(getcurrent())
-        self._line_up(waiter, front)
+        # _line_up and _outcome written out: this is every contended get.
+        if front:
+            self.appendleft(waiter)
+        else:
+            self.append(waiter)
         timer = None
         if timeout is not None:
             timer = hub.schedule_call_global(timeout, self._expire, waiter)
@@ -242,7 +246,25 @@ class GreenWaiterQueue(_HandoffQueue):
         finally:
             if timer is not None:
                 timer.cancel()
-        return self._outcome(waiter)
+        if waiter.state is _FAILED:
+            waiter.state = _DONE
+            raise waiter.value
+        waiter.state = _DONE
+        return waiter.value
+
+    def grant(self, value: Any) -> bool:
+        """:meth:`_HandoffQueue.grant`, with the wake-up written out (every
+        contended put() comes here)."""
+        if not self:
+            return False
+        waiter = self.popleft()
+        waiter.state = _GRANTED
+        waiter.value = value
+        self._to_wake.append(waiter)
+        if not self._wake_scheduled:
+            self._wake_scheduled = True
+            get_hub().schedule_call_global(0, self._wake)
+        return True
 
     def settle(self, rounds: int = 3) -> None:
         """Yield until every waiter granted a value has run: at most ``rounds``

@@ -759,7 +759,7 @@ class Pool(Generic[T]):
         # and all of its slow path while no lifecycle option is set. With
         # ``front`` the caller waits first in line: it had its turn already.
         self._push_cap = -1
-        if self._closed:
+        if self._limit < 0:  # closed (tested through _limit: see below)
             raise PoolClosed(f"get() from {self!r}")
         counts = self._counts
         if not self._waiters:
@@ -780,18 +780,17 @@ class Pool(Generic[T]):
         clock = self._clock
         started = clock()
         granted = self._waiters.park(timeout, self._abandon, front)
-        # Other greenthreads ran while parked: re-read state (through the
-        # property, which type checkers do not narrow from the check above).
+        # Other greenthreads ran while parked: _closed may have changed.
         if granted is EXPIRED:
             counts.timeouts += 1
             raise PoolTimeout(f"waited {timeout} s for an item of {self!r}")
         counts.wait_times.append(clock() - started)
         if granted is _SLOT:
-            if self.closed:
+            if self._closed:
                 self._release_slot()
                 raise PoolClosed(f"{self!r} was closed while waiting")
             return self._create_in_slot()
-        if self.closed:
+        if self._closed:
             self._size -= 1
             self._dispose_quietly(granted, "closed")
             raise PoolClosed(f"{self!r} was closed while waiting")
@@ -959,10 +958,11 @@ class Pool(Generic[T]):
     # slow paths: returning
     def _put_plain(self, item: T) -> None:
         # put()'s slow path while no lifecycle option is set.
-        if self._nothing_out() and not self._strict_put:
+        if len(self._free) + self._creating >= self._size:  # nothing is checked out
+            if self._strict_put:
+                self._check_out_count(item)  # raises
             self._drop_stray(item)
             return
-        self._check_out_count(item)
         self._return_item(item)
         if (
             not self._waiters
