@@ -6,14 +6,16 @@ FIFO fairness, resize that wakes waiters, close, and no capacity lost to
 failed creates, timeouts or kills; and the lifecycle of a connection pool
 (recycling by age, idleness and use count, health checks, leak detection,
 events and statistics); DB-API connection pooling (:mod:`eventlet_pools.dbapi`),
-pool variants (:mod:`eventlet_pools.variants`) and a per-greenthread
-:class:`Proxy`.
+pool variants (:mod:`eventlet_pools.variants`), a per-greenthread
+:class:`Proxy`, and eventlet.db_pool's API on these pools
+(:mod:`eventlet_pools.db_pool`).
 """
 
 from eventlet_pools.dbapi import ConnectionPool, PooledConnection, manage
 from eventlet_pools.errors import (
     BackendError,
     ConnectionClosed,
+    ConnectTimeout,
     LeaseLost,
     PoolClosed,
     PoolError,
@@ -36,6 +38,7 @@ __all__ = [
     "BackendError",
     "Backoff",
     "Channel",
+    "ConnectTimeout",
     "ConnectionClosed",
     "ConnectionPool",
     "GreenthreadLocalPool",

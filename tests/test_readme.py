@@ -1,5 +1,5 @@
-"""The Python examples of README.md's lifecycle, backend, database, variant,
-Proxy and Redis sections run as they stand, and what they assert holds.
+"""The Python examples of README.md's migration, lifecycle, backend, database,
+variant, Proxy and Redis sections run as they stand, and what they assert holds.
 (The opening example is a sketch with placeholders.)"""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ LIFECYCLE = section("Lifecycle options")
 EXAMPLES = [
     example
     for title in (
+        "Moving from eventlet.pools",
         "Lifecycle options",
         "Backends: greenthreads, native threads or asyncio",
         "DB-API connections",
