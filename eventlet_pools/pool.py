@@ -408,19 +408,25 @@ class Pool(Generic[T]):
         """get() for asyncio pools: ``await pool.aget()`` waits as a task.
 
         Cancelling the task while it waits takes it out of line; if it had
-        just been granted an item, the item passes to the next waiter.
+        just been granted an item, the item passes to the next waiter. A
+        subclass's get() runs for it, with no arguments unless ``block`` or
+        ``timeout`` is given (as :meth:`item` calls it).
 
         Raises:
           As :meth:`get`; PoolError if the pool's backend is not asyncio.
         """
         free_items = self._free
-        if free_items and not self._get_gate:
+        get = type(self).get
+        if free_items and not self._get_gate and get is Pool.get:
             if timeout is not None:
                 _check_timeout("timeout", timeout)
             self._gets += 1
             return free_items.popleft()
         if self._backend != "asyncio":
             raise PoolError(f"aget() is for pools with backend='asyncio'; {self!r} uses {self._backend!r}")
+        if block and timeout is None and get is not Pool.get:
+            # A get() overridden with eventlet's signature, as item() calls it.
+            return await run_bridged(self.get)  # type: ignore[no-any-return]
         return await run_bridged(self.get, block, timeout)  # type: ignore[no-any-return]
 
     async def aput(self, item: T) -> None:

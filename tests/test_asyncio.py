@@ -155,3 +155,31 @@ def test_discard_inside_an_aitem_block_is_not_put_back() -> None:
         assert_settled(pool, tracker)
 
     run(main)
+
+
+def test_aget_and_aitem_call_a_get_overridden_with_eventlets_signature() -> None:
+    calls: list[str] = []
+
+    class Checked(Pool[Any]):
+        def get(self) -> Any:  # type: ignore[override]
+            item = super().get()
+            calls.append("get")
+            return item
+
+    async def main() -> None:
+        pool = Checked(max_size=1, create=object, backend="asyncio")
+        async with pool.aitem() as first:
+            pass
+        assert calls == ["get"]
+        async with pool.aitem() as again:  # a free item: the override still runs
+            assert again is first
+        assert calls == ["get", "get"]
+        held = await pool.aget()
+        waiter = asyncio.create_task(pool.aget())
+        await until(lambda: pool.waiting() == 1)
+        pool.put(held)
+        assert await waiter is held
+        assert calls == ["get", "get", "get", "get"]
+        pool.put(held)
+
+    run(main)
