@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import greenlet
 import pytest
 
 with warnings.catch_warnings():
@@ -125,21 +126,38 @@ def test_timed_out_waiter_leaves_the_line(client: Any) -> None:
 
 def test_killed_waiter_leaves_the_line_and_a_killed_grantee_passes_on(client: Any) -> None:
     pool = RedisTokenPool(client, "killed", 1)
+    # The service greenthread hands grants to local waiters; the moment one
+    # has been handed the slot and has not run yet is forced, not hoped for:
+    # the grantee is killed right there, inside the service's turn.
+    victim: dict[str, Any] = {}
+    real_take_grants = pool._take_grants
+
+    def take_grants_then_kill(seconds: float) -> None:
+        real_take_grants(seconds)
+        queue = victim.get("queue")
+        if queue is not None and queue.in_transit() and "killed" not in victim:
+            victim["killed"] = True
+            victim["thread"].kill()  # granted, and not resumed yet
+
+    pool._take_grants = take_grants_then_kill  # type: ignore[method-assign]
     held = pool.get()
     doomed = eventlet.spawn(pool.get)
     wait_until(lambda: pool.waiting() == 1)
     doomed.kill()
     assert pool.waiting() == 0
     # A waiter granted the slot but killed before it runs passes it on.
-    granted_then_killed = eventlet.spawn(pool.get)
+    victim["thread"] = eventlet.spawn(pool.get)
     wait_until(lambda: pool.waiting() == 1)
+    ((victim_queue, _entry),) = pool._local.values()
     next_in_line = eventlet.spawn(pool.get, True, 10)
     wait_until(lambda: pool.waiting() == 2)
+    victim["queue"] = victim_queue
     pool.put(held)
-    wait_until(lambda: pool.waiting() == 1)  # the first was granted...
-    granted_then_killed.kill()  # ...and killed before it could run
     with eventlet.Timeout(10):
         token = next_in_line.wait()
+    assert victim.get("killed")
+    with pytest.raises(greenlet.GreenletExit):
+        victim["thread"].wait()
     pool.put(token)
     assert pool.size() == 0
 
