@@ -70,6 +70,7 @@ __all__ = [
     "ThreadAlarm",
     "ThreadWaiterQueue",
     "await_only",
+    "call_within",
     "current_greenthread",
     "has_ended",
     "resolve_backend",
@@ -106,15 +107,17 @@ class _Waiter:
     """One parked greenthread, thread or task, and what it was given.
 
     ``wake`` is how to wake it: its greenlet, its threading.Condition, or
-    its asyncio future.
+    its asyncio future. ``front`` marks a waiter that had its turn already
+    and waits again, ahead of everyone who arrived after it.
     """
 
-    __slots__ = ("state", "value", "wake")
+    __slots__ = ("front", "state", "value", "wake")
 
     def __init__(self, wake: Any) -> None:
         self.wake = wake
         self.state = _WAITING
         self.value: Any = None
+        self.front = False
 
 
 class _HandoffQueue(deque):  # type: ignore[type-arg]
@@ -122,9 +125,17 @@ class _HandoffQueue(deque):  # type: ignore[type-arg]
 
     Each queue parks its own way and says how a waiter is woken
     (:meth:`_notify`); deciding a waiter's fate is the same for all.
+
+    Waiters that had their turn and wait again (``front``) stand at the
+    head of the line, in the order they came back: the first ``_front``
+    places. Everybody else is behind them in arrival order.
     """
 
-    __slots__ = ()
+    __slots__ = ("_front",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._front = 0
 
     def grant(self, value: Any) -> bool:
         """Hand ``value`` to the first waiter and wake it.
@@ -135,6 +146,8 @@ class _HandoffQueue(deque):  # type: ignore[type-arg]
         if not self:
             return False
         waiter = self.popleft()
+        if waiter.front:
+            self._front -= 1
         waiter.state = _GRANTED
         waiter.value = value
         self._notify(waiter)
@@ -146,6 +159,7 @@ class _HandoffQueue(deque):  # type: ignore[type-arg]
         Returns how many waiters were failed.
         """
         count = len(self)
+        self._front = 0
         while self:
             waiter = self.popleft()
             waiter.state = _FAILED
@@ -158,7 +172,7 @@ class _HandoffQueue(deque):  # type: ignore[type-arg]
         state = waiter.state
         waiter.state = _DONE
         if state is _WAITING:
-            self.remove(waiter)
+            self._take_out(waiter)
         elif state is _GRANTED and waiter.value is not EXPIRED:
             abandon(waiter.value)
 
@@ -175,9 +189,17 @@ class _HandoffQueue(deque):  # type: ignore[type-arg]
 
     def _line_up(self, waiter: _Waiter, front: bool) -> None:
         if front:
-            self.appendleft(waiter)
+            waiter.front = True
+            self.insert(self._front, waiter)
+            self._front += 1
         else:
             self.append(waiter)
+
+    def _take_out(self, waiter: _Waiter) -> None:
+        # A waiting waiter leaves the line (cancelled, or its time ran out).
+        self.remove(waiter)
+        if waiter.front:
+            self._front -= 1
 
     @staticmethod
     def _outcome(waiter: _Waiter) -> Any:
@@ -229,9 +251,10 @@ class GreenWaiterQueue(_HandoffQueue):
         """
         hub = get_hub()
         waiter = _Waiter(getcurrent())
-        # _line_up and _outcome written out: this is every contended get.
+        # _line_up (for most waiters) and _outcome written out: this is
+        # every contended get.
         if front:
-            self.appendleft(waiter)
+            self._line_up(waiter, True)
         else:
             self.append(waiter)
         timer = None
@@ -258,6 +281,8 @@ class GreenWaiterQueue(_HandoffQueue):
         if not self:
             return False
         waiter = self.popleft()
+        if waiter.front:
+            self._front -= 1
         waiter.state = _GRANTED
         waiter.value = value
         self._to_wake.append(waiter)
@@ -297,7 +322,7 @@ class GreenWaiterQueue(_HandoffQueue):
         # Runs in the hub when the timeout passes. A waiter already granted
         # keeps its grant: the grant happened before the deadline.
         if waiter.state is _WAITING:
-            self.remove(waiter)
+            self._take_out(waiter)
             waiter.state = _GRANTED
             waiter.value = EXPIRED
             waiter.wake.switch()
@@ -388,6 +413,26 @@ class GreenAlarm:
             sleeper.switch()
 
 
+def call_within(seconds: float, function: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+    """``function(*args)`` in this greenthread, interrupted after ``seconds``.
+
+    Returns ``(True, result)``, or ``(False, None)`` when the time ran out
+    first (an ``eventlet.Timeout`` of its own was thrown in where the
+    function waited; any other exception propagates). Only code that
+    switches greenthreads can be interrupted.
+    """
+    timeout_class = _import_eventlet("eventlet.timeout").Timeout
+    timer = timeout_class(max(seconds, 0.0))
+    try:
+        return True, function(*args)
+    except timeout_class as exc:
+        if exc is not timer:
+            raise
+        return False, None
+    finally:
+        timer.cancel()
+
+
 def spawn_background(function: Callable[..., None], *args: Any) -> Any:
     """Start ``function(*args)`` in a new greenthread of this hub; return it.
 
@@ -445,6 +490,10 @@ def has_ended(ref: weakref.ref[Any]) -> bool:
 # never blocks, a waiter interrupted after its grant passes the value on.
 
 
+# Longest single Condition.wait() of a parked thread, in seconds.
+_THREAD_WAIT_SLICE = 3600.0
+
+
 class ThreadWaiterQueue(_HandoffQueue):
     """OS threads waiting in strict arrival order, served by direct handoff.
 
@@ -475,10 +524,12 @@ class ThreadWaiterQueue(_HandoffQueue):
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     # Expired, under the lock: a grant can no longer race it.
-                    self.remove(waiter)
+                    self._take_out(waiter)
                     waiter.state = _DONE
                     return EXPIRED
-                waiter.wake.wait(left)
+                # In slices: the lock's own timeout overflows near 1e10 s
+                # (and at inf); the loop sleeps again until the deadline.
+                waiter.wake.wait(_THREAD_WAIT_SLICE if left is None or left > _THREAD_WAIT_SLICE else left)
         except BaseException:
             self.cancel(waiter, abandon)
             raise
@@ -543,7 +594,7 @@ class AsyncWaiterQueue(_HandoffQueue):
     def _expire(self, waiter: _Waiter) -> None:
         # A loop callback when the timeout passes; a granted waiter keeps it.
         if waiter.state is _WAITING:
-            self.remove(waiter)
+            self._take_out(waiter)
             waiter.state = _GRANTED
             waiter.value = EXPIRED
             _resolve(waiter.wake)

@@ -32,6 +32,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Callable, Optional
 
 from eventlet_pools._waiters import _import_eventlet
+from eventlet_pools.dbapi import close_quietly
 from eventlet_pools.errors import ConnectTimeout
 from eventlet_pools.pool import Pool, _check_callable, _check_timeout
 
@@ -56,15 +57,6 @@ _MISSING: Any = object()
 def cleanup_rollback(conn: Any) -> None:
     """The default cleanup: roll back whatever the holder left open."""
     conn.rollback()
-
-
-def _close_quietly(conn: Any) -> None:
-    # How the pool disposes of a connection. A connection the server
-    # already dropped often fails to close: expected, so one line at INFO.
-    try:
-        conn.close()
-    except Exception as exc:
-        logger.info("closing %r raised %r; dropped anyway", conn, exc)
 
 
 class BaseConnectionPool(Pool[Any]):
@@ -130,7 +122,7 @@ class BaseConnectionPool(Pool[Any]):
             min_size,
             max_size,
             True,
-            dispose=_close_quietly,
+            dispose=close_quietly,
             max_idle=idle or None,
             max_age=age or None,
             backend="eventlet",

@@ -33,7 +33,7 @@ from typing import Any, Callable, Optional
 
 from eventlet_pools.errors import ConnectionClosed
 from eventlet_pools.events import Listener
-from eventlet_pools.pool import Pool, _check_callable
+from eventlet_pools.pool import Pool, _check_callable, _check_size
 from eventlet_pools.stats import PoolStats
 
 __all__ = ["ConnectionPool", "ManagedModule", "PooledConnection", "PooledCursor", "manage", "ping"]
@@ -46,6 +46,18 @@ RESET_MODES = ("rollback", "commit", None)
 # exception) and 57P01-57P03 (PostgreSQL: terminated by an administrator,
 # crash or shutdown, cannot connect now).
 _DISCONNECT_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def close_quietly(conn: Any) -> None:
+    """Close a DB-API connection; an error is logged as one INFO line.
+
+    A connection the server already dropped often fails to close: that is
+    expected (a server restart closes them all), not worth a traceback.
+    """
+    try:
+        conn.close()
+    except Exception as exc:
+        logger.info("closing %r raised %r; dropped anyway", conn, exc)
 
 
 def ping(conn: Any) -> bool:
@@ -186,6 +198,7 @@ class ConnectionPool:
             raise TypeError(f"check_when_idle must be a number of seconds, got {check_when_idle!r}")
         if not check_when_idle >= 0:
             raise ValueError(f"check_when_idle must be >= 0, got {check_when_idle!r}")
+        _check_size("max_size", max_size, 1)  # 0 could never serve anybody
         for own in ("create", "dispose", "reset"):
             if own in pool_options:
                 raise TypeError(
@@ -326,12 +339,14 @@ class ConnectionPool:
     # what the wrappers and the underlying pool call
     def _open(self) -> Any:
         conn = self._connect()
+        if conn is None:
+            raise TypeError(f"connect() returned None, not a connection ({self._connect!r})")
         if self._disconnect_errors is None:
             self._disconnect_errors = _driver_errors(conn)
         return conn
 
     def _close_connection(self, conn: Any) -> None:
-        conn.close()
+        close_quietly(conn)
 
     def _check_if_idle(self, conn: Any) -> bool:
         # The pool's record of the connection says when it was last known
@@ -374,9 +389,12 @@ class ConnectionPool:
         # A suspect connection goes back only if, rolled back, it still
         # answers; otherwise it is closed and its slot freed.
         if suspect:
+            # Rolled back, then checked with the pool's own check (none with
+            # check=None: a rollback that works is then proof enough).
             try:
                 _rollback(conn)
-                ping(conn)
+                if self._check is not None and not self._check(conn):
+                    raise ConnectionError(f"check {self._check!r} failed")
             except Exception as exc:
                 logger.info("dropping a connection the server no longer answers on: %r", exc)
                 self._dead_seen_at = self._clock()

@@ -17,6 +17,7 @@ from eventlet_pools._waiters import (
     AsyncWaiterQueue,
     GreenWaiterQueue,
     ThreadWaiterQueue,
+    call_within,
     resolve_backend,
     run_bridged,
     spawn_background,
@@ -91,6 +92,13 @@ def _check_timeout(name: str, value: object) -> Optional[float]:
     if not seconds >= 0:  # also rejects NaN
         raise ValueError(f"{name} must be >= 0 seconds or None, got {value!r}")
     return seconds
+
+
+def _check_get_args(block: object, timeout: object) -> Optional[float]:
+    # get()'s arguments: block a bool, timeout seconds or None.
+    if block is not True and block is not False:
+        raise TypeError(f"block must be True or False, got {block!r}")
+    return _check_timeout("timeout", timeout)
 
 
 def _check_callable(name: str, value: object) -> None:
@@ -174,8 +182,10 @@ class Pool(Generic[T]):
         from its holder; the item is disposed when it finally comes back,
         and that late put() only logs a warning.
       create_retry: ``True`` or a :class:`Backoff`: when ``create()`` fails,
-        maintenance retries with exponential backoff; waiting callers get
-        the creation error only if their timeout passes first.
+        maintenance retries with exponential backoff (also when filling
+        ``min_size`` at construction: the pool comes up regardless); a
+        waiting caller whose timeout passes first gets a PoolTimeout whose
+        ``__cause__`` is the creation error.
       clock: monotonic clock in seconds for every time-based option.
       backend: ``'eventlet'`` (greenthreads of one hub), ``'threads'``
         (native OS threads: every method takes the pool's lock, waiters
@@ -192,7 +202,7 @@ class Pool(Generic[T]):
         ``check``, ``reclaim_after`` shorter than ``max_hold``, or an
         unknown backend.
       Anything ``create()`` raises while filling ``min_size`` (the items
-        already made are disposed).
+        already made are disposed), unless ``create_retry`` is set.
     """
 
     # A put() with nothing checked out raises PoolError when true; when false
@@ -272,7 +282,7 @@ class Pool(Generic[T]):
             # asyncio: the same synchronous code, run in a bridge greenlet by
             # the a-methods, awaits its waiter's future (see _waiters.py).
             self._waiters = AsyncWaiterQueue() if self._backend == "asyncio" else GreenWaiterQueue()
-        self.min_size = min_size
+        self._min_size = min_size
         self._max_size = max_size
         if create is not None:
             self.create = create  # type: ignore[method-assign]
@@ -312,12 +322,22 @@ class Pool(Generic[T]):
         self._retry_attempt = 0
         self._create_error: Optional[Exception] = None
         self._managed = False
+        # Items checked out before tracking started (see _set_mode).
+        self._untracked_out = 0
         self._set_mode()
         try:
             for _ in range(min_size):
                 self._size += 1
                 try:
                     new = self._new_item()
+                except Exception as exc:
+                    self._size -= 1
+                    if self._opts.create_retry is None:
+                        raise
+                    # Riding out an outage is what create_retry is for: the
+                    # pool comes up, and maintenance fills it when it can.
+                    self._schedule_retry(exc)
+                    break
                 except BaseException:
                     self._size -= 1
                     raise
@@ -346,13 +366,17 @@ class Pool(Generic[T]):
           PoolTimeout: nothing came in time (or at once, with block=False).
           PoolClosed: the pool is closed, or was closed while waiting.
           Whatever ``create()`` raises; the capacity goes back. (With
-          ``create_retry``, only once the timeout has passed.)
+          ``create_retry``, a PoolTimeout chained to it once the timeout
+          has passed.)
         """
         free_items = self._free
         # _get_gate is true when options (or threads) need the slow path.
         # Nobody waits while an item is free: put() hands items to waiters.
         if free_items and not self._get_gate:
-            if timeout is not None:  # a bad timeout fails now, not once contended
+            # A bad timeout fails now, not once contended. (A bad block is
+            # refused where it matters, on the slow path: checking it here
+            # too would cost every get a few percent.)
+            if timeout is not None:
                 _check_timeout("timeout", timeout)
             self._gets += 1
             # Both orders take from the left; put() decides the order.
@@ -418,8 +442,8 @@ class Pool(Generic[T]):
         free_items = self._free
         get = type(self).get
         if free_items and not self._get_gate and get is Pool.get:
-            if timeout is not None:
-                _check_timeout("timeout", timeout)
+            if timeout is not None or block is not True:
+                _check_get_args(block, timeout)
             self._gets += 1
             return free_items.popleft()
         if self._backend != "asyncio":
@@ -465,6 +489,11 @@ class Pool(Generic[T]):
             self._dispose_quietly(item, reason)
             return
         self._check_out_count(item)
+        if self._managed and (rec is None or rec.out_since is None):
+            # Tracked items say whether they are out; see _put_managed.
+            if rec is not None or self._untracked_out <= 0:
+                raise PoolError(f"{item!r} is not checked out of {self!r}")
+            self._untracked_out -= 1
         self._drop(item, reason)
 
     @_guarded
@@ -583,13 +612,32 @@ class Pool(Generic[T]):
     @order_as_stack.setter
     @_guarded
     def order_as_stack(self, as_stack: bool) -> None:
+        if not isinstance(as_stack, int):  # bools are ints; 'no' is not
+            raise TypeError(f"order_as_stack must be True or False, got {as_stack!r}")
         self._order_as_stack = bool(as_stack)
         # get() always takes from the left; the order is where put() adds.
         self._push = self._free.appendleft if as_stack else self._free.append
 
     @property
+    def min_size(self) -> int:
+        """Items made at construction and, with lifecycle options, kept; settable.
+
+        Raises:
+          TypeError, ValueError: set to something other than an int >= 0.
+        """
+        return self._min_size
+
+    @min_size.setter
+    def min_size(self, size: int) -> None:
+        self._min_size = _check_size("min_size", size)
+
+    @property
     def timeout(self) -> Optional[float]:
-        """Default seconds :meth:`get` waits (``None``: for ever); settable."""
+        """Default seconds :meth:`get` waits (``None``: for ever); settable.
+
+        Raises:
+          TypeError, ValueError: not a number of seconds >= 0, or None.
+        """
         return self._timeout
 
     @timeout.setter
@@ -765,6 +813,8 @@ class Pool(Generic[T]):
         # and all of its slow path while no lifecycle option is set. With
         # ``front`` the caller waits first in line: it had its turn already.
         self._push_cap = -1
+        if timeout is not None or block is not True:  # bad ones fail on every path
+            timeout = _check_get_args(block, timeout)
         if self._limit < 0:  # closed (tested through _limit: see below)
             raise PoolClosed(f"get() from {self!r}")
         counts = self._counts
@@ -778,7 +828,8 @@ class Pool(Generic[T]):
         if not block:
             counts.timeouts += 1
             raise PoolTimeout(f"get(block=False) found nothing free in {self!r}")
-        timeout = self._timeout if timeout is None else _check_timeout("timeout", timeout)
+        if timeout is None:
+            timeout = self._timeout
         if timeout == 0:
             counts.timeouts += 1
             raise PoolTimeout(f"get(timeout=0) found nothing free in {self!r}")
@@ -790,11 +841,21 @@ class Pool(Generic[T]):
         if granted is EXPIRED:
             counts.timeouts += 1
             raise PoolTimeout(f"waited {timeout} s for an item of {self!r}")
-        counts.wait_times.append(clock() - started)
+        waited = clock() - started
+        counts.wait_times.append(waited)
         if granted is _SLOT:
             if self._closed:
                 self._release_slot()
                 raise PoolClosed(f"{self!r} was closed while waiting")
+            if self._size > self._limit:
+                # Granted before a resize() shrank the pool: the slot is gone.
+                # Wait again, first in line, for what time is left.
+                self._release_slot()
+                left = None if timeout is None else max(0.0, timeout - waited)
+                if left == 0:
+                    counts.timeouts += 1
+                    raise PoolTimeout(f"waited {timeout} s for an item of {self!r}")
+                return self._acquire(block, left, True)
             return self._create_in_slot()
         if self._closed:
             self._size -= 1
@@ -808,8 +869,13 @@ class Pool(Generic[T]):
         # create_retry is on and time is left.
         clock = self._clock
         retry = self._opts.create_retry is not None
-        wait = self._timeout if timeout is None else _check_timeout("timeout", timeout)
+        wait = _check_get_args(block, timeout)
+        if wait is None:
+            wait = self._timeout
         deadline = None if wait is None else clock() + wait
+        # check() runs within the caller's time (a get that may not wait at
+        # all, block=False or timeout=0, still lets a check finish).
+        check_by = deadline if block and wait else None
         remaining = wait
         create_now = False  # True: we hold a slot after a failed validation
         had_turn = False  # True: our create failed; we wait first in line
@@ -820,9 +886,13 @@ class Pool(Generic[T]):
                     item = self._create_in_slot()
                 else:
                     item = self._acquire(block, remaining, had_turn)
-            except PoolTimeout:
-                if retry and self._create_error is not None:
-                    raise self._create_error from None
+            except PoolTimeout as timed_out:
+                error = self._create_error
+                if retry and error is not None:
+                    # A new exception for each caller, chained to the error:
+                    # the stored one is never raised (its traceback would grow
+                    # and be shared by every greenthread that raised it).
+                    raise PoolTimeout(f"{timed_out}; create() kept failing: {error!r}") from error
                 raise
             except PoolError:
                 raise
@@ -843,7 +913,7 @@ class Pool(Generic[T]):
                 rec = self._records[id(item)] = Record(item, clock())
             if rec.fresh:
                 rec.fresh = False
-            elif not self._fit_for_checkout(item, rec):
+            elif not self._fit_for_checkout(item, rec, check_by):
                 # The failed item's capacity is still ours: create in it,
                 # unless the pool shrank or closed meanwhile.
                 if self._size > self._limit:
@@ -855,9 +925,10 @@ class Pool(Generic[T]):
                 continue
             return self._check_out(item, rec)
 
-    def _fit_for_checkout(self, item: T, rec: Record) -> bool:
+    def _fit_for_checkout(self, item: T, rec: Record, deadline: Optional[float] = None) -> bool:
         # Age, then check(): False disposes the item and leaves its
-        # capacity counted as a creation slot for the caller.
+        # capacity counted as a creation slot for the caller. On eventlet,
+        # check() is interrupted at the caller's deadline.
         opts = self._opts
         reason = None
         error: Optional[Exception] = None
@@ -865,14 +936,23 @@ class Pool(Generic[T]):
             reason = "aged"
         elif opts.check is not None:
             self._counts.checks += 1
+            finished = True
             try:
-                ok = opts.check(item)
+                if deadline is not None and self._backend == "eventlet":
+                    finished, ok = call_within(deadline - self._clock(), opts.check, item)
+                else:
+                    ok = opts.check(item)
             except Exception as exc:
                 ok, error = False, exc
             except BaseException:
                 # Interrupted mid-check: the item's state is unknown.
                 self._drop(item, "check_failed")
                 raise
+            if not finished:
+                self._counts.checks_failed += 1
+                self._counts.timeouts += 1
+                self._drop(item, "check_failed")  # its state is unknown too
+                raise PoolTimeout(f"check() of an item of {self!r} outlasted the get() timeout")
             if ok:
                 rec.checked = self._clock()
                 return True
@@ -982,9 +1062,13 @@ class Pool(Generic[T]):
         clock = self._clock
         rec = self._record_of(item)
         if rec is None:
-            # Checked out before lifecycle tracking started (a checkout
-            # listener added later): trust the count, as the core does.
+            # Only an item checked out before lifecycle tracking started (a
+            # checkout listener added later) may come back untracked: trust
+            # the count for as many of those as there were.
             self._check_out_count(item)
+            if self._untracked_out <= 0:
+                raise PoolError(f"{item!r} was never checked out of {self!r}")
+            self._untracked_out -= 1
             rec = self._records[id(item)] = Record(item, clock())
             rec.uses = 1
         elif rec.reclaimed:
@@ -1140,6 +1224,10 @@ class Pool(Generic[T]):
         managed = self._opts.any_set or "checkout" in listeners or "checkin" in listeners
         if not managed:
             self._records.clear()
+            self._untracked_out = 0
+        elif not self._managed:
+            # Tracking starts now: items already out have no record.
+            self._untracked_out = self._size - len(self._free) - self._creating
         self._managed = managed
         threads = self._lock is not None
         # Threads take the lock on every get: never the unlocked fast path.

@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 from eventlet_pools._waiters import EXPIRED, current_greenthread, has_ended, watch_end
 from eventlet_pools.errors import PoolClosed, PoolError, PoolTimeout
-from eventlet_pools.pool import Pool, _check_timeout
+from eventlet_pools.pool import Pool, _check_size, _check_timeout
 
 __all__ = ["AssertionPool", "GreenthreadLocalPool", "NullPool", "StaticPool"]
 
@@ -119,6 +119,8 @@ class StaticPool(Pool[T]):
         clock: Clock = time.monotonic,
     ) -> None:
         # Greenthreads only: its own get() is not written for the threads lock.
+        if create is None and type(self).create is Pool.create:
+            raise TypeError(f"{type(self).__name__} needs create=, or a subclass overriding create()")
         super().__init__(
             0, 1, False, create, timeout=timeout, dispose=dispose, clock=clock, backend="eventlet"
         )
@@ -301,6 +303,7 @@ class GreenthreadLocalPool(Pool[T]):
         clock: Clock = time.monotonic,
     ) -> None:
         # Greenthreads only: it tells greenthreads apart and watches them end.
+        _check_size("max_size", max_size, 1)  # 0 could never serve anybody
         super().__init__(
             0, max_size, False, create, timeout=timeout, dispose=dispose, clock=clock, backend="eventlet"
         )

@@ -543,12 +543,22 @@ def test_create_retry_caller_gets_the_creation_error_at_its_timeout(
 ) -> None:
     pool = make(clock, tracker, max_size=1, create_retry=Backoff(first=1, jitter=0))
     tracker.fail_always = True
-    caller = eventlet.spawn(pool.get, timeout=5)
+    callers = [eventlet.spawn(pool.get, timeout=5) for _ in range(2)]
     eventlet.sleep(0)
     for _ in range(6):
         clock.advance(1)
-    with pytest.raises(CreateFailed):
-        caller.wait()
+    errors = []
+    for caller in callers:
+        with pytest.raises(PoolTimeout, match="create\\(\\) kept failing") as info:
+            caller.wait()
+        assert isinstance(info.value.__cause__, CreateFailed)
+        errors.append(info.value)
+    # A fresh exception for each caller: the stored error is never re-raised
+    # (its traceback would grow with each raise, shared by greenthreads).
+    assert errors[0] is not errors[1]
+    cause = errors[0].__cause__
+    assert cause is not None
+    assert cause.__traceback__ is not None
     assert pool.current_size == 0
     tracker.fail_always = False
     clock.advance(10)  # nobody needs an item: no more retries
