@@ -168,7 +168,9 @@ class Pool(Generic[T]):
         they are disposed when they come back and nobody waits.
       check: ``check(item) -> bool`` run before an item is handed out again
         (pre-ping). False or an exception disposes it, and the caller gets
-        another or a new one.
+        another or a new one. On eventlet it is interrupted at the caller's
+        get() deadline (the item is disposed, PoolTimeout raised); threads
+        and asyncio cannot interrupt it.
       reset: ``reset(item)`` run when an item comes back (e.g. rollback). An
         exception disposes the item; the slot goes to the next waiter. It
         runs in the greenthread calling :meth:`put`, so put() switches if
