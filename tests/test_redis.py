@@ -8,6 +8,7 @@ import contextlib
 import gc
 import logging
 import random
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -488,3 +489,110 @@ def test_storm_of_greenthreads_with_timeouts_and_kills(server: RedisServer, clie
     assert pool.free() == 5
     pool.close()
     shared.close()
+
+
+# ---------------------------------------------------------------------------
+# safety: server pauses, fencing, validity (issue 12)
+
+
+def test_a_server_pause_shorter_than_the_lease_admits_nobody_else() -> None:
+    lease = 1.5  # renewed every 0.5 s
+    with RedisServer() as srv:
+        holder_client = green_redis.Redis(host=srv.host, port=srv.port)
+        waiter_client = green_redis.Redis(host=srv.host, port=srv.port)
+        holder_pool = RedisTokenPool(holder_client, "pause", 1, lease=lease)
+        waiter_pool = RedisTokenPool(waiter_client, "pause", 1, lease=lease)
+        renewed: list[float] = []
+        real_heartbeat = holder_pool._heartbeat
+
+        def heartbeat() -> None:
+            real_heartbeat()
+            renewed.append(eventlet.hubs.get_hub().clock())
+
+        holder_pool._heartbeat = heartbeat  # type: ignore[method-assign]
+        token = holder_pool.get()
+        waiter = eventlet.spawn(waiter_pool.get, True, 30)
+        wait_until(lambda: waiter_pool.waiting() == 1)
+        # Pause just before the next renewal is due, for longer than the
+        # lease has left: without the catch-up, the holder's lease would
+        # expire the moment the server runs again, and the waiter get in.
+        wait_until(lambda: len(renewed) >= 2)
+        last = renewed[-1]
+        wait_until(lambda: eventlet.hubs.get_hub().clock() - last >= 0.4 or renewed[-1] != last)
+        srv.pause()
+        try:
+            eventlet.sleep(1.3)  # the lease had at most 1.1 s left
+        finally:
+            srv.resume()
+        # The holder renews on; nobody else may hold the slot meanwhile.
+        for _ in range(int(2 * lease / 0.1)):
+            eventlet.sleep(0.1)
+            assert not waiter.dead, "a second holder was admitted"
+            assert holder_pool.size() == 1
+        holder_pool.put(token)  # still its lease: no LeaseLost
+        with eventlet.Timeout(10):
+            got = waiter.wait()
+        waiter_pool.put(got)
+        for pool in (holder_pool, waiter_pool):
+            pool.close()
+        eventlet.sleep(0.01)
+        holder_client.close()
+        waiter_client.close()
+
+
+def test_fences_grow_with_every_grant_even_across_a_data_loss(client: Any) -> None:
+    pool = RedisTokenPool(client, "fence", 1, lease=0.3)
+    first = pool.get()
+    waiter = eventlet.spawn(pool.get, True, 10)
+    wait_until(lambda: pool.waiting() == 1)
+    pool.put(first)  # the waiter's grant comes through its inbox
+    second = waiter.wait()
+    pool.put(second)
+    third = pool.get()
+    assert first.fence < second.fence < third.fence
+    pool.put(third)
+    client.flushall()  # Redis loses everything, the counter too
+    with eventlet.Timeout(10):
+        fourth = pool.get()  # after the recovery window
+    assert fourth.fence > third.fence
+    pool.put(fourth)
+
+
+def test_valid_until_bounds_the_lease_and_moves_with_renewals(client: Any) -> None:
+    lease = 0.6
+    pool = RedisTokenPool(client, "valid", 1, lease=lease)
+    before = time.monotonic()
+    token = pool.get()
+    after = time.monotonic()
+    assert before + lease <= token.valid_until <= after + lease
+    first = token.valid_until
+    wait_until(lambda: token.valid_until > first)  # renewed every 0.2 s
+    assert token.valid_until <= time.monotonic() + lease
+    waiter = eventlet.spawn(pool.get, True, 10)
+    wait_until(lambda: pool.waiting() == 1)
+    eventlet.sleep(lease)  # it waits longer than a lease...
+    put_at = time.monotonic()
+    pool.put(token)
+    waited = waiter.wait()
+    # ...yet its own lease runs from its grant, at put() time
+    assert put_at + lease - 0.25 <= waited.valid_until <= time.monotonic() + lease
+    pool.put(waited)
+
+
+def test_a_prefix_with_the_line_separator_is_refused(client: Any) -> None:
+    with pytest.raises(ValueError, match="prefix must be a non-empty str without"):
+        RedisTokenPool(client, "sep", 1, prefix="a|b")
+    with pytest.raises(TypeError, match="prefix must be a str"):
+        RedisTokenPool(client, "sep", 1, prefix=3)  # type: ignore[arg-type]
+
+
+def test_a_user_without_script_permission_is_told_so(server: RedisServer, client: Any) -> None:
+    client.execute_command("ACL", "SETUSER", "noscripts", "on", "nopass", "~*", "+@all", "-@scripting")
+    limited = green_redis.Redis(host=server.host, port=server.port, username="noscripts", password="")
+    try:
+        with pytest.raises(BackendError, match="Redis refused \\(no permission\\)") as info:
+            RedisTokenPool(limited, "acl", 1)
+        assert "unreachable" not in str(info.value)
+    finally:
+        limited.close()
+        client.execute_command("ACL", "DELUSER", "noscripts")

@@ -14,11 +14,28 @@ of a Redis Cluster):
   its queue entry is skipped.
 ``state``
   hash: ``max`` (the pool's size), ``epoch`` (made when the state is
-  created) and ``recover_until``.
+  created), ``recover_until``, ``fence`` (the last fencing number handed
+  out) and ``last`` (when a script last ran, ms).
+``fences``
+  hash: lease token -> the fencing number of its grant.
 
 A slot is granted to a waiter by the script that frees it: the token goes
-into ``holders`` and onto the waiter's process inbox (a list that process
-BLPOPs), so waiting is notification, not polling.
+into ``holders`` and, with its fencing number (``token|fence``), onto the
+waiter's process inbox (a list that process BLPOPs), so waiting is
+notification, not polling.
+
+Fencing numbers grow with every grant of a pool key: a store that remembers
+the highest it has seen can refuse a holder whose lease was lost. When the
+state is made, the counter starts at the server's clock in ms times 1000,
+so the numbers keep growing across a Redis data loss too.
+
+A server that stood still (SIGSTOP, a long fork, a frozen VM) is not a dead
+holder. Holders renew every third of a lease, so while any process uses the
+pool a script runs at least that often; when a script finds that none ran
+for more than half a lease, no lease could be renewed meanwhile, and every
+lease and waiter is given that time back before any is expired. (Were all
+the processes themselves stalled instead, their leases last that much
+longer: never less safe.)
 
 If the state hash is missing while the caller had seen an epoch, Redis lost
 its data (a restart without persistence, a flush): the state is made anew
@@ -37,15 +54,30 @@ from __future__ import annotations
 __all__ = ["ACQUIRE", "CANCEL", "HEARTBEAT", "RELEASE", "RESIZE", "STATUS"]
 
 _PRELUDE = """
-local H, Q, W, S = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local H, Q, W, S, F = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local lease = tonumber(ARGV[1])
 local seen = ARGV[2]
 
+local function catch_up(last)
+  -- Give every lease and waiter back the time no script ran, if longer
+  -- than half a lease (see the module's docstring).
+  redis.call('HSET', S, 'last', now)
+  if last == 0 or now - last <= lease / 2 then return end
+  local lost = now - last
+  for _, key in ipairs({H, W}) do
+    local all = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+    for i = 1, #all, 2 do
+      redis.call('ZADD', key, tonumber(all[i + 1]) + lost, all[i])
+    end
+  end
+end
+
 local function state()
-  local st = redis.call('HMGET', S, 'max', 'epoch', 'recover_until')
+  local st = redis.call('HMGET', S, 'max', 'epoch', 'recover_until', 'last')
   if st[2] then
+    catch_up(tonumber(st[4] or '0'))
     return tonumber(st[1]), st[2], tonumber(st[3] or '0')
   end
   local max = tonumber(ARGV[3])
@@ -54,8 +86,22 @@ local function state()
   if seen ~= '' then
     recover = now + lease
   end
-  redis.call('HSET', S, 'max', max, 'epoch', epoch, 'recover_until', recover)
+  redis.call('HSET', S, 'max', max, 'epoch', epoch, 'recover_until', recover,
+    'fence', string.format('%.0f', now * 1000), 'last', now)
   return max, epoch, recover
+end
+
+local function hold(tok, its_lease)
+  -- tok holds a slot from now: its lease, and its fencing number.
+  local fence = redis.call('HINCRBY', S, 'fence', 1)
+  redis.call('ZADD', H, now + its_lease, tok)
+  redis.call('HSET', F, tok, fence)
+  return fence
+end
+
+local function let_go(tok)
+  redis.call('ZREM', H, tok)
+  redis.call('HDEL', F, tok)
 end
 
 local function parse(entry)
@@ -71,7 +117,9 @@ local function holds(tok)
 end
 
 local function clean()
-  redis.call('ZREMRANGEBYSCORE', H, '-inf', now)
+  for _, tok in ipairs(redis.call('ZRANGEBYSCORE', H, '-inf', now)) do
+    let_go(tok)
+  end
   redis.call('ZREMRANGEBYSCORE', W, '-inf', now)
   while true do
     local head = redis.call('LINDEX', Q, 0)
@@ -90,8 +138,8 @@ local function grant_free(max, recover)
     if not entry then break end
     local inbox, tok, its_lease = parse(entry)
     if redis.call('ZREM', W, tok) == 1 then
-      redis.call('ZADD', H, now + its_lease, tok)
-      redis.call('RPUSH', inbox, tok)
+      local fence = hold(tok, its_lease)
+      redis.call('RPUSH', inbox, tok .. '|' .. string.format('%.0f', fence) .. '|' .. now)
       redis.call('PEXPIRE', inbox, its_lease * 2)
       n = n + 1
     end
@@ -100,7 +148,9 @@ end
 """
 
 #: ARGV[4] token, ARGV[5] inbox ('' = do not wait).
-#: Returns {1 granted | 0 queued | -1 full, epoch}.
+#: Returns {1 granted | 0 queued | -1 full, fence (0 if not granted),
+#: the server's clock (ms), epoch}. A waiter's grant comes later to its
+#: inbox as ``token|fence|clock at the grant``.
 ACQUIRE = (
     _PRELUDE
     + """
@@ -109,15 +159,14 @@ local tok, inbox = ARGV[4], ARGV[5]
 clean()
 grant_free(max, recover)
 if now >= recover and redis.call('LLEN', Q) == 0 and redis.call('ZCARD', H) < max then
-  redis.call('ZADD', H, now + lease, tok)
-  return {1, epoch}
+  return {1, hold(tok, lease), now, epoch}
 end
 if inbox ~= '' then
   redis.call('RPUSH', Q, inbox .. '|' .. tok .. '|' .. lease)
   redis.call('ZADD', W, now + lease, tok)
-  return {0, epoch}
+  return {0, 0, now, epoch}
 end
-return {-1, epoch}
+return {-1, 0, now, epoch}
 """
 )
 
@@ -129,7 +178,7 @@ local max, epoch, recover = state()
 local tok = ARGV[4]
 local held = holds(tok)
 if held then
-  redis.call('ZREM', H, tok)
+  let_go(tok)
 end
 clean()
 grant_free(max, recover)
@@ -141,7 +190,8 @@ return {-1, epoch}
 )
 
 #: ARGV[4] token, ARGV[5] its queue entry. A waiter gives up its place.
-#: Returns {1 if it had been granted the slot meanwhile else 0, epoch}.
+#: Returns {1 if it had been granted the slot meanwhile else 0, its fence
+#: and the ms left of its lease (0, 0 if not granted), epoch}.
 CANCEL = (
     _PRELUDE
     + """
@@ -150,9 +200,10 @@ local tok = ARGV[4]
 redis.call('LREM', Q, 1, ARGV[5])
 redis.call('ZREM', W, tok)
 if holds(tok) then
-  return {1, epoch}
+  local left = tonumber(redis.call('ZSCORE', H, tok)) - now
+  return {1, tonumber(redis.call('HGET', F, tok) or '0'), left, epoch}
 end
-return {0, epoch}
+return {0, 0, 0, epoch}
 """
 )
 

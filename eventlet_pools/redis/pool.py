@@ -62,11 +62,22 @@ def _text(value: Any) -> str:
 
 
 class RedisToken(Token):
-    """A slot of a :class:`RedisTokenPool`: a lease with a unique id."""
+    """A slot of a :class:`RedisTokenPool`: a lease with a unique id.
 
-    __slots__ = ("__weakref__", "epoch", "id", "pool")
+    ``fence`` and ``valid_until`` are for work whose safety must not rest on
+    the lease alone: a holder whose own process stalls for longer than the
+    lease (a GC pause, a frozen VM) may still believe it holds the slot
+    after another process was granted it. Pass ``fence`` along with every
+    write to the store the pool guards, and have the store refuse a write
+    whose fence is lower than the highest it has seen; or stop before
+    ``valid_until``.
+    """
 
-    def __init__(self, token_id: str, pool: RedisTokenPool, epoch: str) -> None:
+    __slots__ = ("__weakref__", "epoch", "fence", "id", "pool", "valid_until")
+
+    def __init__(
+        self, token_id: str, pool: RedisTokenPool, epoch: str, fence: int, valid_until: float
+    ) -> None:
         #: The lease's unique id, as Redis knows it.
         self.id = token_id
         #: The pool it came from.
@@ -74,6 +85,12 @@ class RedisToken(Token):
         #: The pool state it was granted in: if Redis has lost that state
         #: since, the lease may re-register (see RedisTokenPool).
         self.epoch = epoch
+        #: Fencing number: larger for every later grant of this pool key, in
+        #: every process (across a Redis data loss too).
+        self.fence = fence
+        #: ``time.monotonic()`` until which the lease is certainly held, as of
+        #: its grant or its last successful renewal (each renewal moves it on).
+        self.valid_until = valid_until
 
     def __repr__(self) -> str:
         return f"<RedisToken {self.id} of {self.pool.key!r}>"
@@ -102,6 +119,12 @@ class RedisTokenPool:
     killed waiter leaves the line; if it had just been granted a slot, the
     slot passes on.
 
+    A server that stood still (SIGSTOP, a long fork) gives every lease the
+    time it lost before expiring any: only time the server ran without a
+    renewal counts against a lease. Each token carries a fencing number and
+    how long its lease is certainly valid (see :class:`RedisToken`), for
+    the one case no lease can rule out: a holder stalled past its lease.
+
     If Redis loses its data (a restart without persistence), no new slot is
     granted for one lease period, while the holders still running
     re-register their leases; then the pool goes on. The size lives in
@@ -119,7 +142,8 @@ class RedisTokenPool:
       max_size: most slots held at once (>= 1).
       lease: seconds a slot stays held without renewal.
       timeout: default seconds get() waits; ``None`` waits for ever.
-      prefix: namespace of the Redis keys (``prefix:{key}:...``).
+      prefix: namespace of the Redis keys (``prefix:{key}:...``); no
+        braces, no ``|``.
 
     Raises:
       TypeError, ValueError: a bad key, size, lease, timeout or prefix.
@@ -144,18 +168,29 @@ class RedisTokenPool:
             raise TypeError(f"lease must be a number of seconds, got {lease!r}")
         if not lease >= 0.05:
             raise ValueError(f"lease must be at least 0.05 s, got {lease!r}")
-        if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
-            raise ValueError(f"prefix must be a non-empty str without braces, got {prefix!r}")
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, got {prefix!r}")
+        if not prefix or any(bad in prefix for bad in "{}|"):
+            # Braces would break the keys' hash tag; '|' separates the fields
+            # of the line's entries, which hold the inbox key.
+            raise ValueError(f"prefix must be a non-empty str without '{{', '}}' or '|', got {prefix!r}")
         self._timeout = _check_timeout("timeout", timeout)
         self._client = client
         self._max_size = max_size
         self._lease_ms = int(lease * 1000)
+        self._lease = self._lease_ms / 1000
         self._interval = lease / 3
         # BLPOP must return before the client's socket timeout would cut it.
         socket_timeout = _socket_timeout(client)
         self._block_cap = None if socket_timeout is None else max(_MIN_BLOCK, socket_timeout * 0.5)
         base = f"{prefix}:{{{key}}}"
-        self._keys = [f"{base}:holders", f"{base}:queue", f"{base}:waiting", f"{base}:state"]
+        self._keys = [
+            f"{base}:holders",
+            f"{base}:queue",
+            f"{base}:waiting",
+            f"{base}:state",
+            f"{base}:fences",
+        ]
         self._inbox = f"{base}:inbox:{uuid.uuid4().hex}"
         self._seen = ""  # the state epoch last seen; '' before the first call
         self._closed = False
@@ -180,7 +215,7 @@ class RedisTokenPool:
             except Exception as exc:
                 if not is_redis_error(exc):
                     raise
-                raise BackendError(f"Redis unreachable while setting up pool {key!r}: {exc}", exc) from exc
+                raise BackendError(f"{_what_failed(exc)} while setting up pool {key!r}: {exc}", exc) from exc
             _LOADED.add(client)
         self._call("RESIZE", max_size)
 
@@ -203,8 +238,12 @@ class RedisTokenPool:
         queue_up = block and wait != 0
         token_id = uuid.uuid4().hex
         entry = f"{self._inbox}|{token_id}|{self._lease_ms}"
+        sent = time.monotonic()  # before the server's clock read: a lower bound
         try:
-            status = int(self._call("ACQUIRE", token_id, self._inbox if queue_up else "")[0])
+            status, fence, server_ms, _epoch = self._call(
+                "ACQUIRE", token_id, self._inbox if queue_up else ""
+            )
+            status = int(status)
         except BackendError:
             raise
         except BaseException:
@@ -217,7 +256,7 @@ class RedisTokenPool:
                 self._release_quietly(token_id)
             raise
         if status == 1:
-            return self._hold(token_id)
+            return self._hold(token_id, int(fence), sent + self._lease)
         if status == -1:
             raise PoolTimeout(f"pool {self.key!r} is full (max_size {self._max_size})")
         waiter = GreenWaiterQueue()
@@ -232,10 +271,16 @@ class RedisTokenPool:
             raise
         if granted is EXPIRED:
             self._local.pop(token_id, None)
-            if self._leave_line(token_id, entry, keep_grant=True):
-                return self._hold(token_id)  # granted just before we gave up
+            kept = self._leave_line(token_id, entry, keep_grant=True)
+            if kept is not None:
+                return kept  # granted just before we gave up
             raise PoolTimeout(f"waited {wait} s for a slot of pool {self.key!r}")
-        return self._hold(token_id)
+        # The grant's message says when (server clock) it was made, which is
+        # after our ACQUIRE read the clock: the lease runs from at least
+        # ``sent`` plus that difference, in this process's time.
+        _token, fence, granted_ms = str(granted).split("|")
+        valid_until = sent + (int(granted_ms) - int(server_ms)) / 1000 + self._lease
+        return self._hold(token_id, int(fence), valid_until)
 
     def put(self, token: RedisToken) -> None:
         """Release a slot; the first waiter (in any process) gets it.
@@ -365,7 +410,7 @@ class RedisTokenPool:
         except Exception as exc:
             if not is_redis_error(exc):
                 raise
-            raise BackendError(f"Redis failed for pool {self.key!r}: {exc}", exc) from exc
+            raise BackendError(f"{_what_failed(exc)} for pool {self.key!r}: {exc}", exc) from exc
         self._seen = _text(result[-1])
         return result
 
@@ -373,8 +418,8 @@ class RedisTokenPool:
         held, waiting, max_size, recovering, _epoch = self._call("STATUS")
         return int(held), int(waiting), int(max_size), bool(int(recovering))
 
-    def _hold(self, token_id: str) -> RedisToken:
-        token = RedisToken(token_id, self, self._seen)
+    def _hold(self, token_id: str, fence: int, valid_until: float) -> RedisToken:
+        token = RedisToken(token_id, self, self._seen, fence, valid_until)
         # A token dropped without put() is released, not kept alive.
         self._held[token_id] = weakref.ref(token, lambda _ref: self._dropped(token_id))
         self._start_service()
@@ -391,25 +436,29 @@ class RedisTokenPool:
         except BackendError as exc:
             logger.warning("could not release a slot of %r (its lease will expire): %r", self, exc)
 
-    def _pass_on(self, token_id: Any) -> None:
+    def _pass_on(self, grant: Any) -> None:
         # A waiter was granted a slot but was killed before it resumed: the
-        # slot goes to the next waiter.
-        self._release_quietly(str(token_id))
+        # slot goes to the next waiter. (A grant is ``token|fence|clock``.)
+        self._release_quietly(str(grant).split("|", 1)[0])
 
-    def _leave_line(self, token_id: str, entry: str, keep_grant: bool = False) -> bool:
-        # Take a waiter out of the Redis line. True if it had been granted
-        # the slot meanwhile and keeps it; otherwise such a slot passes on.
+    def _leave_line(self, token_id: str, entry: str, keep_grant: bool = False) -> Optional[RedisToken]:
+        # Take a waiter out of the Redis line. Its token if it had been
+        # granted the slot meanwhile and keeps it; otherwise such a slot
+        # passes on.
+        sent = time.monotonic()
         try:
-            granted = int(self._call("CANCEL", token_id, entry)[0]) == 1
+            granted, fence, left_ms, _epoch = self._call("CANCEL", token_id, entry)
         except BackendError as exc:
             if keep_grant:
                 raise
             logger.warning("could not leave the line of %r (the entry will expire): %r", self, exc)
-            return False
-        if granted and not keep_grant:
+            return None
+        if int(granted) != 1:
+            return None
+        if not keep_grant:
             self._release_quietly(token_id)
-            return False
-        return granted
+            return None
+        return self._hold(token_id, int(fence), sent + int(left_ms) / 1000)
 
     # ------------------------------------------------------------------
     # the service greenthread: notifications, renewals, heartbeats
@@ -452,27 +501,45 @@ class RedisTokenPool:
         finally:
             self._blocking = False
         if popped:
-            token_id = _text(popped[1])
-            local = self._local.pop(token_id, None)
+            grant = _text(popped[1])  # token|fence|clock at the grant
+            local = self._local.pop(grant.split("|", 1)[0], None)
             if local is not None:
-                local[0].grant(token_id)
+                local[0].grant(grant)
             # else: its waiter gave up and, finding the grant, took or passed it
 
     def _heartbeat(self) -> None:
         held: list[str] = []
+        tokens: list[RedisToken] = []
         for token_id, ref in self._held.items():
             token = ref()
             if token is not None:
                 held += (token_id, token.epoch)
+                tokens.append(token)
         entries = [entry for _waiter, entry in self._local.values()]
+        sent = time.monotonic()
         try:
             lost, _epoch = self._call("HEARTBEAT", len(held) // 2, *held, *entries)
         except BackendError as exc:
             logger.warning("renewing the leases of %r failed: %r; retrying", self, exc)
             return
-        for token_id in map(_text, lost):
+        lost_ids = set(map(_text, lost))
+        for token in tokens:
+            if token.id not in lost_ids:
+                token.valid_until = max(token.valid_until, sent + self._lease)
+        for token_id in lost_ids:
             if self._held.pop(token_id, None) is not None:
                 logger.warning("lost the lease %s of %r: its put() will raise LeaseLost", token_id, self)
+
+
+def _what_failed(exc: BaseException) -> str:
+    # Unreachable (the network, the server down) or refused (an ACL user
+    # without the commands the scripts need, a read-only replica...).
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & {"ConnectionError", "TimeoutError"}:
+        return "Redis unreachable"
+    if "NoPermissionError" in names or "NOPERM" in str(exc):
+        return "Redis refused (no permission)"
+    return "Redis refused the command"
 
 
 def _socket_timeout(client: Any) -> Optional[float]:

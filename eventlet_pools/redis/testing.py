@@ -94,9 +94,32 @@ class RedisServer:
     def kill(self) -> None:
         """SIGKILL the server: everything it held is gone, as in a crash."""
         if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGCONT)  # were it paused
             self._process.send_signal(signal.SIGKILL)
             self._process.wait(10)
         self._process = None
+
+    def pause(self) -> None:
+        """SIGSTOP the server: it holds its data but runs no command, as in
+        a long fork or a frozen VM, until :meth:`resume`.
+
+        Raises:
+          RuntimeError: the server is not running.
+        """
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused server: it runs the commands that queued up.
+
+        Raises:
+          RuntimeError: the server is not running.
+        """
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, signum: int) -> None:
+        if self._process is None or self._process.poll() is not None:
+            raise RuntimeError(f"redis-server on port {self.port} is not running")
+        self._process.send_signal(signum)
 
     def stop(self) -> None:
         """Stop the server and remove its directory."""
