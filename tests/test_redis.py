@@ -8,6 +8,7 @@ import contextlib
 import gc
 import logging
 import random
+import re
 import time
 import warnings
 from collections.abc import Iterator
@@ -596,3 +597,37 @@ def test_a_user_without_script_permission_is_told_so(server: RedisServer, client
     finally:
         limited.close()
         client.execute_command("ACL", "DELUSER", "noscripts")
+
+
+def test_every_key_a_script_touches_is_one_of_its_keys() -> None:
+    # Redis Cluster and ACL key patterns need every key a script touches to
+    # come in KEYS: each redis.call names one of the KEYS variables.
+    from eventlet_pools.redis import _scripts
+
+    key_names = {"H", "Q", "W", "S", "F", "G"}
+    for name in _scripts.__all__:
+        source = getattr(_scripts, name)
+        calls = re.findall(r"redis\.call\('(\w+)'(?:,\s*([^,)]+))?", source)
+        assert calls, name
+        for command, first in calls:
+            if command == "TIME":
+                continue
+            assert first.strip() in key_names, (name, command, first)
+    assert "KEYS[6]" in _scripts.ACQUIRE
+
+
+def test_a_user_limited_to_the_pools_keys_can_use_it(server: RedisServer, client: Any) -> None:
+    pattern = "~eventlet_pools:{limited}:*"
+    client.execute_command("ACL", "SETUSER", "limited", "on", "nopass", pattern, "+@all")
+    limited = green_redis.Redis(host=server.host, port=server.port, username="limited", password="")
+    try:
+        pool = RedisTokenPool(limited, "limited", 1, lease=0.6)
+        held = pool.get()
+        waiter = eventlet.spawn(pool.get, True, 10)
+        wait_until(lambda: pool.waiting() == 1)
+        pool.put(held)  # the grant travels on the pool's own stream
+        pool.put(waiter.wait())
+        pool.close()
+    finally:
+        limited.close()
+        client.execute_command("ACL", "DELUSER", "limited")

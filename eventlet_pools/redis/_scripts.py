@@ -7,7 +7,7 @@ of a Redis Cluster):
 ``holders``
   sorted set: lease token -> when the lease expires (ms, Redis's clock).
 ``queue``
-  list of waiters in arrival order, ``inbox|token|lease_ms`` each.
+  list of waiters in arrival order, ``token|lease_ms`` each.
 ``waiting``
   sorted set: waiter token -> until when the waiter is known alive (ms).
   A waiter's process refreshes it; a waiter that died stops doing so, and
@@ -18,11 +18,17 @@ of a Redis Cluster):
   out) and ``last`` (when a script last ran, ms).
 ``fences``
   hash: lease token -> the fencing number of its grant.
+``grants``
+  stream of grants to waiters, ``g`` = ``token|fence|clock at the grant``,
+  kept to about the last 1,000.
 
 A slot is granted to a waiter by the script that frees it: the token goes
-into ``holders`` and, with its fencing number (``token|fence``), onto the
-waiter's process inbox (a list that process BLPOPs), so waiting is
-notification, not polling.
+into ``holders``, and the grant onto the ``grants`` stream, which every
+process with waiters reads (XREAD BLOCK), taking the grants of its own
+tokens: waiting is notification, not polling. A process that missed a
+grant (the stream trimmed past it) learns it at its next heartbeat. Every
+key a script touches is one of its KEYS, all under one hash tag: Redis
+Cluster and ACL key patterns (``prefix:{key}:*``) see them all.
 
 Fencing numbers grow with every grant of a pool key: a store that remembers
 the highest it has seen can refuse a holder whose lease was lost. When the
@@ -33,9 +39,10 @@ A server that stood still (SIGSTOP, a long fork, a frozen VM) is not a dead
 holder. Holders renew every third of a lease, so while any process uses the
 pool a script runs at least that often; when a script finds that none ran
 for more than half a lease, no lease could be renewed meanwhile, and every
-lease and waiter is given that time back before any is expired. (Were all
-the processes themselves stalled instead, their leases last that much
-longer: never less safe.)
+lease and waiter is given that time back (less the third of a lease in
+which a renewal was due anyway) before any is expired. (Were all the
+processes themselves stalled instead, their leases last that much longer:
+never less safe.)
 
 If the state hash is missing while the caller had seen an epoch, Redis lost
 its data (a restart without persistence, a flush): the state is made anew
@@ -54,7 +61,7 @@ from __future__ import annotations
 __all__ = ["ACQUIRE", "CANCEL", "HEARTBEAT", "RELEASE", "RESIZE", "STATUS"]
 
 _PRELUDE = """
-local H, Q, W, S, F = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local H, Q, W, S, F, G = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local lease = tonumber(ARGV[1])
@@ -65,12 +72,18 @@ local function catch_up(last)
   -- than half a lease (see the module's docstring).
   redis.call('HSET', S, 'last', now)
   if last == 0 or now - last <= lease / 2 then return end
-  local lost = now - last
-  for _, key in ipairs({H, W}) do
-    local all = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-    for i = 1, #all, 2 do
-      redis.call('ZADD', key, tonumber(all[i + 1]) + lost, all[i])
-    end
+  -- A renewal was due a third of a lease after the last script at the
+  -- latest: the rest of the gap is what the leases lost. (Giving back less
+  -- than the whole gap keeps a dead holder's lease from living for ever
+  -- while a live process's heartbeats merely run late.)
+  local lost = now - last - math.floor(lease / 3)
+  local leases = redis.call('ZRANGE', H, 0, -1, 'WITHSCORES')
+  for i = 1, #leases, 2 do
+    redis.call('ZADD', H, tonumber(leases[i + 1]) + lost, leases[i])
+  end
+  local waiters = redis.call('ZRANGE', W, 0, -1, 'WITHSCORES')
+  for i = 1, #waiters, 2 do
+    redis.call('ZADD', W, tonumber(waiters[i + 1]) + lost, waiters[i])
   end
 end
 
@@ -105,9 +118,16 @@ local function let_go(tok)
 end
 
 local function parse(entry)
+  -- A queue entry: token|lease_ms.
   local a = string.find(entry, '|', 1, true)
-  local b = string.find(entry, '|', a + 1, true)
-  return string.sub(entry, 1, a - 1), string.sub(entry, a + 1, b - 1), tonumber(string.sub(entry, b + 1))
+  return string.sub(entry, 1, a - 1), tonumber(string.sub(entry, a + 1))
+end
+
+local function last_grant()
+  -- The id of the newest entry of the grants stream ('0-0' if none).
+  local newest = redis.call('XREVRANGE', G, '+', '-', 'COUNT', 1)
+  if newest[1] then return newest[1][1] end
+  return '0-0'
 end
 
 local function holds(tok)
@@ -124,7 +144,7 @@ local function clean()
   while true do
     local head = redis.call('LINDEX', Q, 0)
     if not head then break end
-    local _, tok = parse(head)
+    local tok = parse(head)
     if redis.call('ZSCORE', W, tok) then break end
     redis.call('LPOP', Q)
   end
@@ -136,37 +156,38 @@ local function grant_free(max, recover)
   while n < max do
     local entry = redis.call('LPOP', Q)
     if not entry then break end
-    local inbox, tok, its_lease = parse(entry)
+    local tok, its_lease = parse(entry)
     if redis.call('ZREM', W, tok) == 1 then
       local fence = hold(tok, its_lease)
-      redis.call('RPUSH', inbox, tok .. '|' .. string.format('%.0f', fence) .. '|' .. now)
-      redis.call('PEXPIRE', inbox, its_lease * 2)
+      local grant = tok .. '|' .. string.format('%.0f', fence) .. '|' .. now
+      redis.call('XADD', G, 'MAXLEN', '~', 1000, '*', 'g', grant)
       n = n + 1
     end
   end
 end
 """
 
-#: ARGV[4] token, ARGV[5] inbox ('' = do not wait).
+#: ARGV[4] token, ARGV[5] '1' to wait in line ('' = do not wait).
 #: Returns {1 granted | 0 queued | -1 full, fence (0 if not granted),
-#: the server's clock (ms), epoch}. A waiter's grant comes later to its
-#: inbox as ``token|fence|clock at the grant``.
+#: the server's clock (ms), the newest grant's id (after which to read
+#: grants), epoch}. A waiter's grant comes later on the grants stream.
 ACQUIRE = (
     _PRELUDE
     + """
 local max, epoch, recover = state()
-local tok, inbox = ARGV[4], ARGV[5]
+local tok, queue_up = ARGV[4], ARGV[5]
 clean()
 grant_free(max, recover)
 if now >= recover and redis.call('LLEN', Q) == 0 and redis.call('ZCARD', H) < max then
-  return {1, hold(tok, lease), now, epoch}
+  return {1, hold(tok, lease), now, '', epoch}
 end
-if inbox ~= '' then
-  redis.call('RPUSH', Q, inbox .. '|' .. tok .. '|' .. lease)
+if queue_up ~= '' then
+  local since = last_grant()
+  redis.call('RPUSH', Q, tok .. '|' .. lease)
   redis.call('ZADD', W, now + lease, tok)
-  return {0, 0, now, epoch}
+  return {0, 0, now, since, epoch}
 end
-return {-1, 0, now, epoch}
+return {-1, 0, now, '', epoch}
 """
 )
 
@@ -211,7 +232,8 @@ return {0, 0, 0, epoch}
 #: the queue entries of this process's waiters. Renews the leases and the
 #: waiters' liveness. A held token granted in an earlier state (Redis lost
 #: its data since) rejoins while there is room; a waiter Redis lost gets
-#: back in line. Returns {lost tokens, epoch}.
+#: back in line; a waiter already granted (its grant missed) is reported.
+#: Returns {lost tokens, grants of waiters as on the stream, epoch}.
 HEARTBEAT = (
     _PRELUDE
     + """
@@ -231,18 +253,25 @@ for i = 5, 3 + 2 * held, 2 do
     table.insert(lost, tok)
   end
 end
+local granted = {}
 for i = 5 + 2 * held, #ARGV do
   local entry = ARGV[i]
-  local _, tok = parse(entry)
+  local tok = parse(entry)
+  local expires = redis.call('ZSCORE', H, tok)
   if redis.call('ZSCORE', W, tok) then
     redis.call('ZADD', W, now + lease, tok)
-  elseif not redis.call('ZSCORE', H, tok) then
+  elseif expires then
+    -- Granted, and the grant not taken yet: it runs since at least
+    -- (expiry - its lease); say so in the stream's terms.
+    local fence = redis.call('HGET', F, tok) or '0'
+    table.insert(granted, tok .. '|' .. fence .. '|' .. (tonumber(expires) - lease))
+  else
     redis.call('RPUSH', Q, entry)
     redis.call('ZADD', W, now + lease, tok)
   end
 end
 grant_free(max, recover)
-return {lost, epoch}
+return {lost, granted, epoch}
 """
 )
 

@@ -20,8 +20,11 @@ __all__ = ["RedisToken", "RedisTokenPool"]
 
 logger = logging.getLogger("eventlet_pools")
 
-# Shortest BLPOP wait: Redis reads a timeout of 0 as "for ever".
+# Shortest XREAD wait: Redis reads a block of 0 as "for ever".
 _MIN_BLOCK = 0.01
+
+# Grants read from the stream per round trip.
+_READ_COUNT = 100
 
 # Clients whose Redis has our scripts loaded already.
 _LOADED: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -114,8 +117,8 @@ class RedisTokenPool:
 
     Callers that find the pool full wait in one FIFO line across all
     processes. A freed slot is handed straight to the first live waiter and
-    its process is notified through a Redis list it blocks on (BLPOP): no
-    polling. Waiters of a process that died are skipped. A timed-out or
+    its process is notified through a Redis stream of grants it blocks on
+    (XREAD): no polling. Waiters of a process that died are skipped. A timed-out or
     killed waiter leaves the line; if it had just been granted a slot, the
     slot passes on.
 
@@ -132,7 +135,7 @@ class RedisTokenPool:
 
     ``client`` is a ``redis.Redis`` made green: after
     ``eventlet.monkey_patch()``, or from ``eventlet.import_patched("redis")``.
-    The service greenthread blocks in BLPOP for up to ``lease / 3``, or half
+    The service greenthread blocks in XREAD for up to ``lease / 3``, or half
     the client's ``socket_timeout`` if that is shorter.
 
     Args:
@@ -172,7 +175,7 @@ class RedisTokenPool:
             raise TypeError(f"prefix must be a str, got {prefix!r}")
         if not prefix or any(bad in prefix for bad in "{}|"):
             # Braces would break the keys' hash tag; '|' separates the fields
-            # of the line's entries, which hold the inbox key.
+            # of the line's entries.
             raise ValueError(f"prefix must be a non-empty str without '{{', '}}' or '|', got {prefix!r}")
         self._timeout = _check_timeout("timeout", timeout)
         self._client = client
@@ -180,7 +183,7 @@ class RedisTokenPool:
         self._lease_ms = int(lease * 1000)
         self._lease = self._lease_ms / 1000
         self._interval = lease / 3
-        # BLPOP must return before the client's socket timeout would cut it.
+        # XREAD must return before the client's socket timeout would cut it.
         socket_timeout = _socket_timeout(client)
         self._block_cap = None if socket_timeout is None else max(_MIN_BLOCK, socket_timeout * 0.5)
         base = f"{prefix}:{{{key}}}"
@@ -190,8 +193,12 @@ class RedisTokenPool:
             f"{base}:waiting",
             f"{base}:state",
             f"{base}:fences",
+            f"{base}:grants",
         ]
-        self._inbox = f"{base}:inbox:{uuid.uuid4().hex}"
+        # Where this process reads the grants stream from: set by the first
+        # get() that waits (to the newest grant before it queued), then
+        # moved on by what the service greenthread reads.
+        self._stream_id: Optional[str] = None
         self._seen = ""  # the state epoch last seen; '' before the first call
         self._closed = False
         # Leases this process holds: token id -> weak reference to the token.
@@ -200,7 +207,7 @@ class RedisTokenPool:
         # one-waiter queue, their entry in the Redis queue).
         self._local: dict[str, tuple[GreenWaiterQueue, str]] = {}
         self._service: Any = None
-        self._blocking = False  # the service greenthread is in BLPOP
+        self._blocking = False  # the service greenthread is in XREAD
         self._alarm: Optional[GreenAlarm] = None
         self._scripts = {
             name: client.register_script(getattr(_scripts, name))
@@ -237,12 +244,10 @@ class RedisTokenPool:
         wait = self._timeout if timeout is None else _check_timeout("timeout", timeout)
         queue_up = block and wait != 0
         token_id = uuid.uuid4().hex
-        entry = f"{self._inbox}|{token_id}|{self._lease_ms}"
+        entry = f"{token_id}|{self._lease_ms}"
         sent = time.monotonic()  # before the server's clock read: a lower bound
         try:
-            status, fence, server_ms, _epoch = self._call(
-                "ACQUIRE", token_id, self._inbox if queue_up else ""
-            )
+            status, fence, server_ms, since, _epoch = self._call("ACQUIRE", token_id, "1" if queue_up else "")
             status = int(status)
         except BackendError:
             raise
@@ -259,6 +264,11 @@ class RedisTokenPool:
             return self._hold(token_id, int(fence), sent + self._lease)
         if status == -1:
             raise PoolTimeout(f"pool {self.key!r} is full (max_size {self._max_size})")
+        # Our grant comes after ``since`` on the stream: read from there on
+        # (or from where the service is, if that is earlier).
+        since = _text(since)
+        if self._stream_id is None or _stream_order(since) < _stream_order(self._stream_id):
+            self._stream_id = since
         waiter = GreenWaiterQueue()
         self._local[token_id] = (waiter, entry)
         self._start_service()
@@ -383,10 +393,10 @@ class RedisTokenPool:
         if self._alarm is not None:
             self._alarm.wake()
         if self._blocking:
-            # The service greenthread sits in BLPOP: a message unblocks it.
+            # The service greenthread sits in XREAD: an entry unblocks it
+            # (every reader skips it: it names no token).
             try:
-                self._client.rpush(self._inbox, "")
-                self._client.pexpire(self._inbox, self._lease_ms)
+                self._client.xadd(self._keys[5], {"g": ""}, maxlen=1000, approximate=True)
             except Exception as exc:
                 logger.info("could not wake the service greenthread of %r: %r", self, exc)
 
@@ -467,7 +477,7 @@ class RedisTokenPool:
             self._alarm = GreenAlarm()
             self._service = spawn_background(self._serve)
         elif self._alarm is not None:
-            self._alarm.wake()  # it may be sleeping without BLPOP: waiters now
+            self._alarm.wake()  # it may be sleeping without XREAD: waiters now
 
     def _serve(self) -> None:
         clock = time.monotonic
@@ -495,17 +505,26 @@ class RedisTokenPool:
     def _take_grants(self, seconds: float) -> None:
         if self._block_cap is not None:
             seconds = min(seconds, self._block_cap)
+        assert self._stream_id is not None  # set by the get() that waits
         self._blocking = True
         try:
-            popped = self._client.blpop([self._inbox], timeout=seconds)
+            reply = self._client.xread(
+                {self._keys[5]: self._stream_id}, count=_READ_COUNT, block=max(1, int(seconds * 1000))
+            )
         finally:
             self._blocking = False
-        if popped:
-            grant = _text(popped[1])  # token|fence|clock at the grant
-            local = self._local.pop(grant.split("|", 1)[0], None)
-            if local is not None:
-                local[0].grant(grant)
-            # else: its waiter gave up and, finding the grant, took or passed it
+        for _stream, entries in reply or ():
+            for entry_id, fields in entries:
+                self._stream_id = _text(entry_id)
+                grant = _text(fields.get(b"g", fields.get("g", b"")))  # token|fence|clock
+                self._deliver(grant)
+
+    def _deliver(self, grant: str) -> None:
+        # A grant for one of our waiters (else another process's, or one
+        # whose waiter gave up and, finding the grant, took or passed it).
+        local = self._local.pop(grant.split("|", 1)[0], None)
+        if local is not None:
+            local[0].grant(grant)
 
     def _heartbeat(self) -> None:
         held: list[str] = []
@@ -518,7 +537,7 @@ class RedisTokenPool:
         entries = [entry for _waiter, entry in self._local.values()]
         sent = time.monotonic()
         try:
-            lost, _epoch = self._call("HEARTBEAT", len(held) // 2, *held, *entries)
+            lost, granted, _epoch = self._call("HEARTBEAT", len(held) // 2, *held, *entries)
         except BackendError as exc:
             logger.warning("renewing the leases of %r failed: %r; retrying", self, exc)
             return
@@ -529,6 +548,14 @@ class RedisTokenPool:
         for token_id in lost_ids:
             if self._held.pop(token_id, None) is not None:
                 logger.warning("lost the lease %s of %r: its put() will raise LeaseLost", token_id, self)
+        for grant in map(_text, granted):  # grants the stream no longer had
+            self._deliver(grant)
+
+
+def _stream_order(entry_id: str) -> tuple[int, int]:
+    # Stream ids ("ms-seq") in the order Redis gives them.
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _what_failed(exc: BaseException) -> str:
