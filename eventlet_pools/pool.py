@@ -1030,6 +1030,8 @@ class Pool(Generic[T]):
                     new = self.create()
             else:
                 new = self.create()
+            if new is None:  # a create() that forgot its return
+                raise TypeError(f"create() of {self!r} returned None, not an item")
         except Exception as exc:
             self._counts.create_errors += 1
             self._emit("create_failed", None, error=exc)

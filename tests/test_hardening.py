@@ -135,6 +135,14 @@ def test_bad_configuration_is_refused(make: Callable[[], Any], error: type[Excep
         make()
 
 
+def test_a_create_returning_none_is_refused_and_loses_no_slot() -> None:
+    pool: Pool[Any] = Pool(max_size=1, create=lambda: None)
+    with pytest.raises(TypeError, match="returned None, not an item"):
+        pool.get()
+    assert (pool.current_size, pool.free()) == (0, 1)
+    assert pool.stats().create_errors == 1
+
+
 def test_a_connect_returning_none_is_refused_and_loses_no_slot() -> None:
     pool = ConnectionPool(lambda: None, max_size=1)
     with pytest.raises(TypeError, match="connect\\(\\) returned None"):
