@@ -369,3 +369,27 @@ def test_free_items_setter_hands_items_to_waiters() -> None:
     assert replacement is not held
     pool.free_items = deque()
     assert pool.current_size == 1
+
+
+def test_a_waiter_whose_slot_a_shrink_took_back_stays_ahead_of_later_ones() -> None:
+    # Found by the hypothesis state machine: the later waiter parks while
+    # the first one holds a creation slot it has not used yet.
+    pool: Pool[Any] = Pool(max_size=1, create=object)
+    held = pool.get()
+    served: list[str] = []
+
+    def waiter(name: str) -> None:
+        pool.put(pool.get())
+        served.append(name)
+
+    first = eventlet.spawn(waiter, "first")
+    eventlet.sleep(0)  # first waits
+    later = eventlet.spawn(waiter, "later")  # runs at the next hub turn
+    pool.discard(held)  # first is granted a slot to create in...
+    pool.resize(0)  # ...which is gone before it runs
+    eventlet.sleep(0)  # later parks; first finds its slot gone and waits again
+    assert pool.waiting() == 2
+    pool.resize(1)
+    first.wait()
+    later.wait()
+    assert served == ["first", "later"]
