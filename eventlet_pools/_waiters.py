@@ -251,12 +251,7 @@ class GreenWaiterQueue(_HandoffQueue):
         """
         hub = get_hub()
         waiter = _Waiter(getcurrent())
-        # _line_up (for most waiters) and _outcome written out: this is
-        # every contended get.
-        if front:
-            self._line_up(waiter, True)
-        else:
-            self.append(waiter)
+        self._line_up(waiter, front)
         timer = None
         if timeout is not None:
             timer = hub.schedule_call_global(timeout, self._expire, waiter)
@@ -269,27 +264,7 @@ class GreenWaiterQueue(_HandoffQueue):
         finally:
             if timer is not None:
                 timer.cancel()
-        if waiter.state is _FAILED:
-            waiter.state = _DONE
-            raise waiter.value
-        waiter.state = _DONE
-        return waiter.value
-
-    def grant(self, value: Any) -> bool:
-        """:meth:`_HandoffQueue.grant`, with the wake-up written out (every
-        contended put() comes here)."""
-        if not self:
-            return False
-        waiter = self.popleft()
-        if waiter.front:
-            self._front -= 1
-        waiter.state = _GRANTED
-        waiter.value = value
-        self._to_wake.append(waiter)
-        if not self._wake_scheduled:
-            self._wake_scheduled = True
-            get_hub().schedule_call_global(0, self._wake)
-        return True
+        return self._outcome(waiter)
 
     def settle(self, rounds: int = 3) -> None:
         """Yield until every waiter granted a value has run: at most ``rounds``
