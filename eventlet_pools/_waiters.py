@@ -25,7 +25,6 @@ greenthread holding an item has finished.
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 import time
 import warnings
@@ -61,7 +60,6 @@ get_hub: Callable[[], Any] = _first_get_hub
 
 
 __all__ = [
-    "BACKENDS",
     "EXPIRED",
     "AsyncAlarm",
     "AsyncWaiterQueue",
@@ -73,7 +71,6 @@ __all__ = [
     "call_within",
     "current_greenthread",
     "has_ended",
-    "resolve_backend",
     "run_bridged",
     "spawn_background",
     "spawn_task",
@@ -514,30 +511,127 @@ class ThreadWaiterQueue(_HandoffQueue):
         waiter.wake.notify()  # the lock is held: it wakes once it is free
 
 
-def _resolve(future: Any) -> None:
-    # Wake a parked task. Its future is already done (cancelled) when the
-    # task was cancelled but has not run yet: it will see CancelledError, and
-    # its cleanup passes on whatever this grant gave it.
-    if not future.done():
-        future.set_result(None)
+def _get_running_loop() -> Any:
+    # asyncio.get_running_loop, imported on first use (eventlet users never
+    # load asyncio for this library), then called directly.
+    global _get_running_loop
+    import asyncio
+
+    _get_running_loop = asyncio.get_running_loop
+    return asyncio.get_running_loop()
 
 
-class AsyncWaiterQueue(_HandoffQueue):
+class AsyncWaiterQueue(deque):  # type: ignore[type-arg]
     """asyncio tasks waiting in strict arrival order, served by direct handoff.
 
-    All methods run in the event loop's thread. :meth:`park` is called, like
-    the other queues' park, from the pool's synchronous code, which an
-    asyncio pool runs inside a bridge greenlet (:func:`run_bridged`): it
-    awaits the waiter's future through :func:`await_only`. Grants resolve
-    the future (the task resumes at a later loop turn), so granting never
-    blocks or yields. A task cancelled after it was granted, before it
-    resumed, passes the value on through ``abandon``.
+    All methods run in the event loop's thread. The line holds the waiting
+    tasks' futures themselves: a grant is the future's result, a failure its
+    exception, an expired wait the result :data:`EXPIRED`. Granting resolves
+    the future (the task resumes at a later loop turn), so it never blocks
+    or yields.
+
+    A coroutine waits with :meth:`wait` (or, on a hot path, :meth:`enter`,
+    ``await future``, then :meth:`outcome`, or :meth:`leave` on an
+    exception); the pool's synchronous code, run in a bridge greenlet by
+    :func:`run_bridged`, waits with :meth:`park`. A task cancelled after it
+    was granted, before it resumed, passes the value on through ``abandon``.
+
+    Waiters that wait again after their turn (``front``) stand in the first
+    ``_front`` places, in the order they came back.
     """
 
-    __slots__ = ()
+    __slots__ = ("_front", "_orphans")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._front = 0
+        # Values granted to a future whose task was cancelled before the
+        # grant: kept here until that task runs and passes them on.
+        self._orphans: dict[Any, Any] = {}
+
+    def grant(self, value: Any) -> bool:
+        """Hand ``value`` to the first waiter and wake it; False if none waits."""
+        if not self:
+            return False
+        future = self.popleft()
+        if self._front:
+            self._front -= 1
+        if future.done():
+            # Cancelled, and its task has not run yet: it passes the value on.
+            self._orphans[future] = value
+        else:
+            future.set_result(value)
+        return True
+
+    def fail_all(self, make_error: Callable[[], BaseException]) -> int:
+        """Wake every waiter with its own exception from ``make_error()``."""
+        count = len(self)
+        self._front = 0
+        while self:
+            future = self.popleft()
+            if not future.done():
+                future.set_exception(make_error())
+        return count
+
+    def settle(self) -> None:
+        """Nothing to do: a granted task runs at the loop's next turn."""
+
+    def in_transit(self) -> list[Any]:
+        """Always empty: values granted to tasks are not tracked."""
+        return []
+
+    def enter(self, timeout: Optional[float], front: bool = False) -> tuple[Any, Any]:
+        """Line the running task up: returns its future and timeout handle.
+
+        Await the future, then call :meth:`outcome` with both; if the await
+        raised, call :meth:`leave` and re-raise.
+        """
+        loop = _get_running_loop()
+        future = loop.create_future()
+        if front:
+            self.insert(self._front, future)
+            self._front += 1
+        else:
+            self.append(future)
+        return future, None if timeout is None else loop.call_later(timeout, self._expire, future)
+
+    def outcome(self, future: Any, timer: Any) -> Any:
+        """The granted value or :data:`EXPIRED`; raises what it was failed with."""
+        if timer is not None:
+            timer.cancel()
+        return future.result()
+
+    def leave(self, future: Any, timer: Any, abandon: Callable[[Any], None]) -> None:
+        """The await of :meth:`enter`'s future raised (CancelledError...): take
+        the waiter out of line, passing on anything it was granted."""
+        if timer is not None:
+            timer.cancel()
+        if future in self._orphans:
+            abandon(self._orphans.pop(future))
+        elif not future.done() or future.cancelled():
+            self._take_out(future)
+        elif future.exception() is None:  # (also marks a failure as seen)
+            value = future.result()
+            if value is not EXPIRED:
+                abandon(value)
+
+    async def wait(
+        self, timeout: Optional[float], abandon: Callable[[Any], None], front: bool = False
+    ) -> Any:
+        """Wait until granted, failed or expired, in a coroutine.
+
+        Returns and raises as :meth:`park`.
+        """
+        future, timer = self.enter(timeout, front)
+        try:
+            await future
+        except BaseException:
+            self.leave(future, timer, abandon)
+            raise
+        return self.outcome(future, timer)
 
     def park(self, timeout: Optional[float], abandon: Callable[[Any], None], front: bool = False) -> Any:
-        """Wait until granted, failed or expired (inside :func:`run_bridged`).
+        """:meth:`wait` from synchronous code run by :func:`run_bridged`.
 
         Returns the granted value, or :data:`EXPIRED`.
 
@@ -546,66 +640,29 @@ class AsyncWaiterQueue(_HandoffQueue):
           task is cancelled (after cleaning up its place); PoolError when
           called outside a bridge (a synchronous get() that would wait).
         """
-        import asyncio  # here, not at the top: eventlet users never pay for it
-
-        loop = asyncio.get_running_loop()
-        waiter = _Waiter(loop.create_future())
-        self._line_up(waiter, front)
-        timer = None if timeout is None else loop.call_later(timeout, self._expire, waiter)
+        future, timer = self.enter(timeout, front)
         try:
-            await_only(waiter.wake)
+            await_only(future)
         except BaseException:
-            self.cancel(waiter, abandon)
+            self.leave(future, timer, abandon)
             raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-        return self._outcome(waiter)
+        return self.outcome(future, timer)
 
-    def _notify(self, waiter: _Waiter) -> None:
-        # The task resumes at a later loop turn.
-        _resolve(waiter.wake)
+    def _take_out(self, future: Any) -> None:
+        # A waiting future leaves the line (its task was cancelled). It may
+        # be gone already: granted (then orphaned) or failed meanwhile.
+        for index, waiting in enumerate(self):
+            if waiting is future:
+                del self[index]
+                if index < self._front:
+                    self._front -= 1
+                return
 
-    def _expire(self, waiter: _Waiter) -> None:
+    def _expire(self, future: Any) -> None:
         # A loop callback when the timeout passes; a granted waiter keeps it.
-        if waiter.state is _WAITING:
-            self._take_out(waiter)
-            waiter.state = _GRANTED
-            waiter.value = EXPIRED
-            _resolve(waiter.wake)
-
-
-#: What ``Pool(backend=...)`` accepts.
-BACKENDS = ("auto", "eventlet", "threads", "asyncio")
-
-
-def resolve_backend(name: object) -> str:
-    """The backend a pool made now should use.
-
-    ``'auto'`` is eventlet when the program has imported eventlet (it uses
-    greenthreads: monkey-patched or not, a pool made before its hub starts
-    must be green); otherwise asyncio when made inside a running event
-    loop; otherwise native threads.
-
-    Raises:
-      ValueError: not one of :data:`BACKENDS`.
-    """
-    if not isinstance(name, str) or name not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
-    if name != "auto":
-        return name
-    if "eventlet" in sys.modules:
-        return "eventlet"
-    if "asyncio" in sys.modules:
-        import asyncio
-
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            return "asyncio"
-    return "threads"
+        if not future.done():
+            self._take_out(future)
+            future.set_result(EXPIRED)
 
 
 @contextlib.contextmanager

@@ -210,7 +210,7 @@ class ConnectionPool:
         self._check_when_idle = float(check_when_idle)
         self._is_disconnect = is_disconnect
         self._disconnect_errors: Optional[tuple[type[BaseException], ...]] = None
-        self._clock: Callable[[], float] = pool_options.get("clock", time.monotonic)
+        self._clock: Callable[[], float] = pool_options.get("clock") or time.monotonic
         # When a connection last turned out dead. A server restart or a
         # network cut kills every connection at once, so from then on even
         # recently used ones are checked before they are handed out again.

@@ -28,8 +28,6 @@ from numbers import Real
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from eventlet_pools._waiters import AsyncAlarm, GreenAlarm, ThreadAlarm
-
 if TYPE_CHECKING:
     from eventlet_pools.pool import Pool
 
@@ -295,13 +293,7 @@ class Upkeep:
 
     def __init__(self, pool: Pool[Any], clock: Callable[[], float]) -> None:
         # A greenthread, a daemon thread (threads) or a task (asyncio).
-        alarm: Any = (
-            ThreadAlarm()
-            if pool._lock is not None
-            else AsyncAlarm()
-            if pool._backend == "asyncio"
-            else GreenAlarm()
-        )
+        alarm = pool._backend.alarm()
         self._alarm = alarm
         self._clock = clock
         self.due: Optional[float] = None

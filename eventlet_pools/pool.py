@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import threading
-import time
 from collections import deque
 from numbers import Real
 from types import TracebackType
 from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
-from eventlet_pools._waiters import (
-    EXPIRED,
-    AsyncWaiterQueue,
-    GreenWaiterQueue,
-    ThreadWaiterQueue,
-    call_within,
-    resolve_backend,
-    run_bridged,
-    spawn_background,
-    spawn_task,
-    spawn_thread,
-    unlocked,
-)
+from eventlet_pools._backends import Backend, backend_for
+from eventlet_pools._waiters import EXPIRED, run_bridged
 from eventlet_pools.errors import PoolClosed, PoolError, PoolTimeout
 from eventlet_pools.events import Listener, PoolEvent, check_listener, deliver
 from eventlet_pools.lifecycle import Backoff, Options, Record, Upkeep
@@ -35,9 +22,6 @@ __all__ = ["Channel", "Pool"]
 T = TypeVar("T")
 
 logger = logging.getLogger("eventlet_pools")
-
-# What a pool of the eventlet backend holds instead of a lock.
-_NO_LOCK = contextlib.nullcontext()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,16 +37,6 @@ def _guarded(method: F) -> F:
     return guarded  # type: ignore[return-value]
 
 
-def _loop_running() -> bool:
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 class _Slot:
     """Type of the grant that means "capacity is yours: create an item"."""
 
@@ -73,6 +47,11 @@ class _Slot:
 
 
 _SLOT: Any = _Slot()
+
+# What the helpers of _acquire return instead of an item: "park first", and
+# "the granted slot was taken back: park again".
+_WAIT: Any = object()
+_AGAIN: Any = object()
 
 
 def _check_size(name: str, value: object, least: int = 0) -> int:
@@ -188,7 +167,8 @@ class Pool(Generic[T]):
         ``min_size`` at construction: the pool comes up regardless); a
         waiting caller whose timeout passes first gets a PoolTimeout whose
         ``__cause__`` is the creation error.
-      clock: monotonic clock in seconds for every time-based option.
+      clock: monotonic clock in seconds for every time-based option; by
+        default the backend's (``time.monotonic``).
       backend: ``'eventlet'`` (greenthreads of one hub), ``'threads'``
         (native OS threads: every method takes the pool's lock, waiters
         sleep without it, create() runs without it, maintenance is a
@@ -247,7 +227,7 @@ class Pool(Generic[T]):
         max_hold: Optional[float] = None,
         reclaim_after: Optional[float] = None,
         create_retry: Union[bool, Backoff, None] = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Optional[Callable[[], float]] = None,
         backend: str = "auto",
     ) -> None:
         _check_size("min_size", min_size)
@@ -256,7 +236,7 @@ class Pool(Generic[T]):
             raise ValueError(f"min_size ({min_size}) must not exceed max_size ({max_size})")
         _check_callable("create", create)
         _check_callable("dispose", dispose)
-        if not callable(clock):
+        if clock is not None and not callable(clock):
             raise TypeError(f"clock must be callable, got {clock!r}")
         self._opts = Options(
             max_age=max_age,
@@ -270,20 +250,15 @@ class Pool(Generic[T]):
             reclaim_after=reclaim_after,
             create_retry=create_retry,
         )
-        self._clock = clock
         self._timeout = _check_timeout("timeout", timeout)
-        self._backend = resolve_backend(backend)
-        if self._backend == "threads":
-            # One reentrant lock guards all state; waiters sleep without it.
-            self._lock: Optional[threading.RLock] = threading.RLock()
-            self._guard: Any = self._lock
-            self._waiters: Any = ThreadWaiterQueue(self._lock)
-        else:
-            self._lock = None
-            self._guard = _NO_LOCK
-            # asyncio: the same synchronous code, run in a bridge greenlet by
-            # the a-methods, awaits its waiter's future (see _waiters.py).
-            self._waiters = AsyncWaiterQueue() if self._backend == "asyncio" else GreenWaiterQueue()
+        # Everything that differs between runtimes comes from the backend.
+        self._backend: Backend = backend_for(backend)
+        self._clock = self._backend.clock if clock is None else clock
+        # With threads one reentrant lock guards all state (waiters sleep
+        # without it); elsewhere there is none and the guard is a no-op.
+        self._lock: Optional[threading.RLock] = self._backend.lock
+        self._guard: Any = self._backend.guard
+        self._waiters: Any = self._backend.waiter_queue()
         self._min_size = min_size
         self._max_size = max_size
         if create is not None:
@@ -443,17 +418,59 @@ class Pool(Generic[T]):
         """
         free_items = self._free
         get = type(self).get
-        if free_items and not self._get_gate and get is Pool.get:
+        plain = get is Pool.get and not self._get_gate
+        if plain and free_items:
             if timeout is not None or block is not True:
                 _check_get_args(block, timeout)
             self._gets += 1
             return free_items.popleft()
-        if self._backend != "asyncio":
-            raise PoolError(f"aget() is for pools with backend='asyncio'; {self!r} uses {self._backend!r}")
-        if block and timeout is None and get is not Pool.get:
-            # A get() overridden with eventlet's signature, as item() calls it.
-            return await run_bridged(self.get)  # type: ignore[no-any-return]
-        return await run_bridged(self.get, block, timeout)  # type: ignore[no-any-return]
+        if not self._backend.is_async:
+            raise PoolError(
+                f"aget() is for pools with backend='asyncio'; {self!r} uses {self._backend.name!r}"
+            )
+        if not plain:
+            # Lifecycle options or an overridden get(): the synchronous
+            # code, run in a bridge greenlet that awaits where it parks.
+            if block and timeout is None and get is not Pool.get:
+                # A get() overridden with eventlet's signature, as item() calls it.
+                return await run_bridged(self.get)  # type: ignore[no-any-return]
+            return await run_bridged(self.get, block, timeout)  # type: ignore[no-any-return]
+        # _acquire, waiting natively: the task parks on a future of its loop
+        # (AsyncWaiterQueue.wait, written out: this is the contended path).
+        self._gets += 1
+        self._push_cap = -1
+        if timeout is not None or block is not True:
+            timeout = _check_get_args(block, timeout)
+        front = False
+        waiters = self._waiters
+        while True:
+            # Contended, the commonest case here: straight into line.
+            if not (waiters and block and self._limit >= 0):
+                got = self._acquire_now(block)
+                if got is not _WAIT:
+                    return got  # type: ignore[no-any-return]
+            if timeout is None:
+                timeout = self._timeout
+            if timeout == 0:
+                self._wait_for(timeout)  # raises PoolTimeout
+            self._counts.waits += 1  # _wait_for, written out
+            started = self._clock()
+            future, timer = waiters.enter(timeout, front)
+            try:
+                granted = await future
+            except BaseException:
+                waiters.leave(future, timer, self._abandon)
+                raise
+            if timer is not None:
+                timer.cancel()
+            if granted is not EXPIRED and granted is not _SLOT and not self._closed:
+                self._counts.wait_times.append(self._clock() - started)  # _after_wait's commonest case
+                return granted  # type: ignore[no-any-return]
+            got = self._after_wait(granted, timeout, started)
+            if got is not _AGAIN:
+                return got  # type: ignore[no-any-return]
+            timeout = self._time_left(timeout, started)
+            front = True
 
     async def aput(self, item: T) -> None:
         """put() for symmetry in async code: it never waits either."""
@@ -647,6 +664,11 @@ class Pool(Generic[T]):
         self._timeout = _check_timeout("timeout", seconds)
 
     @property
+    def backend(self) -> str:
+        """The runtime the pool serves: ``'eventlet'``, ``'threads'`` or ``'asyncio'``."""
+        return self._backend.name
+
+    @property
     def closed(self) -> bool:
         """True once :meth:`close` was called."""
         return self._closed
@@ -817,9 +839,21 @@ class Pool(Generic[T]):
         self._push_cap = -1
         if timeout is not None or block is not True:  # bad ones fail on every path
             timeout = _check_get_args(block, timeout)
+        got = self._acquire_now(block)
+        if got is not _WAIT:
+            return got  # type: ignore[no-any-return]
+        timeout = self._wait_for(timeout)
+        started = self._clock()
+        got = self._after_wait(self._waiters.park(timeout, self._abandon, front), timeout, started)
+        if got is _AGAIN:
+            return self._acquire(block, self._time_left(timeout, started), True)
+        return got  # type: ignore[no-any-return]
+
+    def _acquire_now(self, block: bool) -> Any:
+        # What a get() can have without waiting: a free item or a new one
+        # (only when nobody waits: no jumping the line), else _WAIT.
         if self._limit < 0:  # closed (tested through _limit: see below)
             raise PoolClosed(f"get() from {self!r}")
-        counts = self._counts
         if not self._waiters:
             if self._free:
                 return self._free.popleft()
@@ -828,22 +862,33 @@ class Pool(Generic[T]):
                 self._creating += 1
                 return self._create_in_slot()
         if not block:
-            counts.timeouts += 1
+            self._counts.timeouts += 1
             raise PoolTimeout(f"get(block=False) found nothing free in {self!r}")
+        return _WAIT
+
+    def _wait_for(self, timeout: Optional[float]) -> Optional[float]:
+        # How long a get() that must wait may wait; counts the wait.
         if timeout is None:
             timeout = self._timeout
         if timeout == 0:
-            counts.timeouts += 1
+            self._counts.timeouts += 1
             raise PoolTimeout(f"get(timeout=0) found nothing free in {self!r}")
-        counts.waits += 1
-        clock = self._clock
-        started = clock()
-        granted = self._waiters.park(timeout, self._abandon, front)
-        # Other greenthreads ran while parked: _closed may have changed.
+        self._counts.waits += 1
+        return timeout
+
+    def _time_left(self, timeout: Optional[float], started: float) -> Optional[float]:
+        return None if timeout is None else max(0.0, timeout - (self._clock() - started))
+
+    def _after_wait(self, granted: Any, timeout: Optional[float], started: float) -> Any:
+        # What a parked get() was given, turned into its result: the item,
+        # a new item in a granted slot, or _AGAIN (wait again, first in
+        # line) when a shrinking resize() took the slot back meanwhile.
+        # Other greenthreads ran while it was parked: _closed may have changed.
+        counts = self._counts
         if granted is EXPIRED:
             counts.timeouts += 1
             raise PoolTimeout(f"waited {timeout} s for an item of {self!r}")
-        waited = clock() - started
+        waited = self._clock() - started
         counts.wait_times.append(waited)
         if granted is _SLOT:
             if self._closed:
@@ -851,19 +896,17 @@ class Pool(Generic[T]):
                 raise PoolClosed(f"{self!r} was closed while waiting")
             if self._size > self._limit:
                 # Granted before a resize() shrank the pool: the slot is gone.
-                # Wait again, first in line, for what time is left.
                 self._release_slot()
-                left = None if timeout is None else max(0.0, timeout - waited)
-                if left == 0:
+                if timeout is not None and timeout - waited <= 0:
                     counts.timeouts += 1
                     raise PoolTimeout(f"waited {timeout} s for an item of {self!r}")
-                return self._acquire(block, left, True)
+                return _AGAIN
             return self._create_in_slot()
         if self._closed:
             self._size -= 1
             self._dispose_quietly(granted, "closed")
             raise PoolClosed(f"{self!r} was closed while waiting")
-        return granted  # type: ignore[no-any-return]
+        return granted
 
     def _get_managed(self, block: bool, timeout: Optional[float]) -> T:
         # get() with lifecycle options: validate what _acquire hands out,
@@ -939,11 +982,15 @@ class Pool(Generic[T]):
         elif opts.check is not None:
             self._counts.checks += 1
             finished = True
+            backend = self._backend
             try:
-                if deadline is not None and self._backend == "eventlet":
-                    finished, ok = call_within(deadline - self._clock(), opts.check, item)
+                # Without the pool's lock (threads): it may be a round trip.
+                if deadline is not None:
+                    finished, ok = backend.call_within(
+                        deadline - self._clock(), backend.call_unlocked, opts.check, item
+                    )
                 else:
-                    ok = opts.check(item)
+                    ok = backend.call_unlocked(opts.check, item)
             except Exception as exc:
                 ok, error = False, exc
             except BaseException:
@@ -1023,13 +1070,8 @@ class Pool(Generic[T]):
     def _new_item(self) -> T:
         # create() plus what every creation is counted and recorded as.
         try:
-            lock = self._lock
-            if lock is not None and lock._is_owned():  # type: ignore[attr-defined]
-                # The slot is reserved: others may go on while this creates.
-                with unlocked(lock):
-                    new = self.create()
-            else:
-                new = self.create()
+            # The slot is reserved: others may go on while this creates.
+            new: T = self._backend.call_unlocked(self.create)
             if new is None:  # a create() that forgot its return
                 raise TypeError(f"create() of {self!r} returned None, not an item")
         except Exception as exc:
@@ -1048,7 +1090,7 @@ class Pool(Generic[T]):
     # slow paths: returning
     def _put_plain(self, item: T) -> None:
         # put()'s slow path while no lifecycle option is set.
-        if self._nothing_out():
+        if len(self._free) + self._creating >= self._size:  # _nothing_out(), written out
             if self._strict_put:
                 self._check_out_count(item)  # raises
             self._drop_stray(item)
@@ -1094,7 +1136,7 @@ class Pool(Generic[T]):
             reason = "aged"
         elif opts.reset is not None:
             try:
-                opts.reset(item)
+                self._backend.call_unlocked(opts.reset, item)
             except Exception as exc:
                 logger.warning("reset(%r) raised %r; disposing the item", item, exc)
                 reason, error = "reset_failed", exc
@@ -1267,11 +1309,7 @@ class Pool(Generic[T]):
     def _spawn(self, function: Callable[..., None], *args: Any) -> Any:
         # Start work nobody waits for: a greenthread, a daemon thread with
         # the threads backend, a task of the running loop with asyncio.
-        if self._lock is not None:
-            return spawn_thread(function, *args)
-        if self._backend == "asyncio":
-            return spawn_task(function, *args)
-        return spawn_background(function, *args)
+        return self._backend.spawn(function, *args)
 
     def _record_of(self, item: T) -> Optional[Record]:
         rec = self._records.get(id(item))
@@ -1286,8 +1324,8 @@ class Pool(Generic[T]):
             return
         upkeep = self._upkeep
         if upkeep is None:
-            if self._backend == "asyncio" and not _loop_running():
-                return  # made outside its loop: the first call inside starts it
+            if not self._backend.can_spawn():
+                return  # asyncio, made outside its loop: the first call inside starts it
             upkeep = self._upkeep = Upkeep(self, self._clock)
         upkeep.need_by(when)
 

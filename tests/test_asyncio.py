@@ -16,7 +16,7 @@ from typing import Any, Callable, TypeVar
 
 import pytest
 
-from eventlet_pools import NullPool, Pool, PoolError, PoolTimeout
+from eventlet_pools import NullPool, Pool, PoolClosed, PoolError, PoolTimeout
 from tests.conftest import Tracker, assert_settled
 
 R = TypeVar("R")
@@ -106,8 +106,8 @@ def test_auto_picks_asyncio_inside_a_running_loop_without_eventlet() -> None:
         import asyncio, sys
         import eventlet_pools
         async def main():
-            return eventlet_pools.Pool(max_size=1, create=object)._backend
-        print(asyncio.run(main()), eventlet_pools.Pool()._backend, "eventlet" in sys.modules)
+            return eventlet_pools.Pool(max_size=1, create=object).backend
+        print(asyncio.run(main()), eventlet_pools.Pool().backend, "eventlet" in sys.modules)
     """
     ran = subprocess.run(
         [sys.executable, "-W", "error", "-c", textwrap.dedent(source)],
@@ -181,5 +181,100 @@ def test_aget_and_aitem_call_a_get_overridden_with_eventlets_signature() -> None
         assert await waiter is held
         assert calls == ["get", "get", "get", "get"]
         pool.put(held)
+
+    run(main)
+
+
+def test_a_waiting_aget_runs_in_its_task_with_no_bridge_greenlet() -> None:
+    # A plain pool's aget() parks on a future of the loop: the slot it is
+    # granted is filled by create() called from the task itself.
+    from greenlet import getcurrent
+
+    from eventlet_pools._waiters import _Bridge
+
+    async def main() -> None:
+        tracker = Tracker()
+        bridged: list[bool] = []
+
+        def make() -> Any:
+            bridged.append(isinstance(getcurrent(), _Bridge))
+            return tracker.make()
+
+        pool: Pool[Any] = Pool(max_size=1, create=make, dispose=tracker.dispose, backend="asyncio")
+        held = await pool.aget()
+        waiter = asyncio.create_task(pool.aget())
+        await until(lambda: pool.waiting() == 1)
+        pool.discard(held)  # the waiter is granted the slot and creates
+        fresh = await waiter
+        assert bridged == [False, False]
+        pool.put(fresh)
+        assert_settled(pool, tracker)
+
+    run(main)
+
+
+def test_grant_then_cancel_before_the_task_runs_passes_the_item_on() -> None:
+    async def main() -> None:
+        tracker = Tracker()
+        pool = async_pool(tracker, max_size=1)
+        held = await pool.aget()
+        first = asyncio.create_task(pool.aget())
+        await until(lambda: pool.waiting() == 1)
+        second = asyncio.create_task(pool.aget())
+        await until(lambda: pool.waiting() == 2)
+        pool.put(held)  # granted to the first, which has not run yet
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert await second is held  # passed on, in order
+        assert pool.waiting() == 0
+        pool.put(held)
+        assert_settled(pool, tracker)
+
+    run(main)
+
+
+def test_a_slot_taken_back_by_a_shrink_waits_again_first_in_line() -> None:
+    async def main() -> None:
+        tracker = Tracker()
+        pool = async_pool(tracker, max_size=1)
+        held = await pool.aget()
+        served: list[str] = []
+
+        async def take(name: str) -> None:
+            item = await pool.aget(timeout=30)
+            served.append(name)
+            pool.put(item)
+
+        first = asyncio.create_task(take("first"))
+        await until(lambda: pool.waiting() == 1)
+        second = asyncio.create_task(take("second"))
+        await until(lambda: pool.waiting() == 2)
+        pool.discard(held)  # the first is granted the slot...
+        pool.resize(0)  # ...which the shrink takes back before it runs
+        await until(lambda: pool.waiting() == 2)  # the first waits again
+        assert served == []
+        pool.resize(1)
+        await asyncio.gather(first, second)
+        assert served == ["first", "second"]
+        assert_settled(pool, tracker)
+
+    run(main)
+
+
+def test_close_fails_every_native_waiter_and_loses_nothing() -> None:
+    async def main() -> None:
+        tracker = Tracker()
+        pool = async_pool(tracker, max_size=1)
+        held = await pool.aget()
+        waiters = [asyncio.create_task(pool.aget()) for _ in range(3)]
+        await until(lambda: pool.waiting() == 3)
+        pool.close()
+        for task in waiters:
+            with pytest.raises(PoolClosed):
+                await task
+        pool.put(held)  # disposed: the pool is closed
+        assert tracker.disposed == [held]
+        assert pool.current_size == 0
 
     run(main)

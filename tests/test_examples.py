@@ -124,3 +124,10 @@ def test_backends_benchmark_smoke_run_reports_fifo() -> None:
     assert ours_column("FIFO descents, 40 queued threads", printed) == 0
     assert ours_column("FIFO descents, 200 queued tasks", printed) == 0
     assert "ours/theirs" in printed
+
+
+def test_asyncio_benchmark_smoke_run_reports_strict_fifo() -> None:
+    printed = run_script("benchmarks/bench_asyncio.py", "--quick")
+    descents = printed.split("FIFO descents, 200 queued tasks", 1)[1].split()
+    assert descents[descents.index("ours") + 1] == "0"
+    assert "ours / Semaphore+list" in printed

@@ -45,7 +45,7 @@ def test_a_program_without_eventlet_waits_on_threads_and_never_loads_it() -> Non
         except eventlet_pools.PoolTimeout:
             pass
         pool.put(held)
-        print(pool._backend, "eventlet" in sys.modules)
+        print(pool.backend, "eventlet" in sys.modules)
         """
     )
     assert ran.returncode == 0, ran.stderr

@@ -47,10 +47,10 @@ def start(target: Callable[..., Any], *args: Any) -> threading.Thread:
 
 
 def test_backend_is_chosen_and_checked() -> None:
-    assert Pool(backend="threads")._backend == "threads"
-    assert Pool(backend="eventlet")._backend == "eventlet"
+    assert Pool(backend="threads").backend == "threads"
+    assert Pool(backend="eventlet").backend == "eventlet"
     # This process imported eventlet, so 'auto' stays green.
-    assert Pool()._backend == "eventlet"
+    assert Pool().backend == "eventlet"
     with pytest.raises(ValueError, match="backend"):
         Pool(backend="fibers")
 
@@ -239,4 +239,4 @@ def test_null_pool_on_threads_limits_concurrency() -> None:
 
 def test_the_greenthread_variants_stay_green() -> None:
     for pool in (StaticPool(object), GreenthreadLocalPool(2, object), AssertionPool(object)):
-        assert pool._backend == "eventlet"
+        assert pool.backend == "eventlet"

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Optional
 
-from eventlet_pools._waiters import EXPIRED, GreenAlarm, GreenWaiterQueue, spawn_background
+from eventlet_pools._backends import Backend, backend_for
+from eventlet_pools._waiters import EXPIRED
 from eventlet_pools.errors import BackendError, LeaseLost, PoolClosed, PoolError, PoolTimeout
 from eventlet_pools.pool import _check_size, _check_timeout
 from eventlet_pools.redis import _scripts
@@ -201,14 +202,16 @@ class RedisTokenPool:
         self._stream_id: Optional[str] = None
         self._seen = ""  # the state epoch last seen; '' before the first call
         self._closed = False
+        # Greenthreads for now: its waiting, service and cleanup come from here.
+        self._backend: Backend = backend_for("eventlet")
         # Leases this process holds: token id -> weak reference to the token.
         self._held: dict[str, weakref.ref[RedisToken]] = {}
         # Greenthreads of this process waiting in line: token id -> (their
         # one-waiter queue, their entry in the Redis queue).
-        self._local: dict[str, tuple[GreenWaiterQueue, str]] = {}
+        self._local: dict[str, tuple[Any, str]] = {}
         self._service: Any = None
         self._blocking = False  # the service greenthread is in XREAD
-        self._alarm: Optional[GreenAlarm] = None
+        self._alarm: Any = None
         self._scripts = {
             name: client.register_script(getattr(_scripts, name))
             for name in ("ACQUIRE", "RELEASE", "CANCEL", "HEARTBEAT", "RESIZE", "STATUS")
@@ -269,7 +272,7 @@ class RedisTokenPool:
         since = _text(since)
         if self._stream_id is None or _stream_order(since) < _stream_order(self._stream_id):
             self._stream_id = since
-        waiter = GreenWaiterQueue()
+        waiter = self._backend.waiter_queue()
         self._local[token_id] = (waiter, entry)
         self._start_service()
         try:
@@ -438,7 +441,7 @@ class RedisTokenPool:
     def _dropped(self, token_id: str) -> None:
         if self._held.pop(token_id, None) is not None:
             logger.warning("a token of %r was garbage collected without put(); releasing it", self)
-            spawn_background(self._release_quietly, token_id)
+            self._backend.spawn(self._release_quietly, token_id)
 
     def _release_quietly(self, token_id: str) -> None:
         try:
@@ -474,8 +477,8 @@ class RedisTokenPool:
     # the service greenthread: notifications, renewals, heartbeats
     def _start_service(self) -> None:
         if self._service is None or self._service.dead:
-            self._alarm = GreenAlarm()
-            self._service = spawn_background(self._serve)
+            self._alarm = self._backend.alarm()
+            self._service = self._backend.spawn(self._serve)
         elif self._alarm is not None:
             self._alarm.wake()  # it may be sleeping without XREAD: waiters now
 
