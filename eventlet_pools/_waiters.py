@@ -29,6 +29,7 @@ import threading
 import time
 import warnings
 import weakref
+from _thread import allocate_lock as _allocate_lock
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, Callable, Optional
@@ -470,9 +471,10 @@ class ThreadWaiterQueue(_HandoffQueue):
     """OS threads waiting in strict arrival order, served by direct handoff.
 
     Every method must be called with ``lock`` (the pool's lock, reentrant)
-    held. :meth:`park` releases it while the thread sleeps on a condition of
-    its own, as ``threading.Condition.wait`` does, so a grant wakes exactly
-    the thread it names: no thundering herd, no busy waiting. Threads cannot
+    held. :meth:`park` releases it while the thread sleeps on a lock of its
+    own, which a grant releases: a grant wakes exactly the thread it names
+    (no thundering herd, no busy waiting), and the woken thread takes the
+    pool's lock back only once the granter has let go of it. Threads cannot
     be killed; only an exception such as KeyboardInterrupt can interrupt a
     parked thread, and then ``abandon`` passes on what it was granted.
     """
@@ -488,27 +490,45 @@ class ThreadWaiterQueue(_HandoffQueue):
 
         Returns and raises as :meth:`GreenWaiterQueue.park`.
         """
-        waiter = _Waiter(threading.Condition(self._lock))
+        wake = _allocate_lock()
+        wake.acquire()  # released once, by the grant or failure
+        waiter = _Waiter(wake)
         self._line_up(waiter, front)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        lock = self._lock
+        saved = lock._release_save()  # however many times this thread holds it
         try:
-            while waiter.state is _WAITING:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    # Expired, under the lock: a grant can no longer race it.
-                    self._take_out(waiter)
-                    waiter.state = _DONE
-                    return EXPIRED
-                # In slices: the lock's own timeout overflows near 1e10 s
-                # (and at inf); the loop sleeps again until the deadline.
-                waiter.wake.wait(_THREAD_WAIT_SLICE if left is None or left > _THREAD_WAIT_SLICE else left)
+            try:
+                _sleep_on(wake, timeout)
+            finally:
+                lock._acquire_restore(saved)
         except BaseException:
             self.cancel(waiter, abandon)
             raise
+        if waiter.state is _WAITING:
+            # Expired, and not granted since: under the lock, no grant races it.
+            self._take_out(waiter)
+            waiter.state = _DONE
+            return EXPIRED
         return self._outcome(waiter)
 
     def _notify(self, waiter: _Waiter) -> None:
-        waiter.wake.notify()  # the lock is held: it wakes once it is free
+        waiter.wake.release()
+
+
+def _sleep_on(wake: Any, timeout: Optional[float]) -> bool:
+    # Block until ``wake`` is released or ``timeout`` passed; True if woken.
+    # In slices: a lock's own timeout overflows near 1e10 s (and at inf).
+    if timeout is None:
+        while not wake.acquire(True, _THREAD_WAIT_SLICE):
+            pass
+        return True
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        if wake.acquire(True, min(left, _THREAD_WAIT_SLICE)):
+            return True
 
 
 def _get_running_loop() -> Any:

@@ -131,3 +131,9 @@ def test_asyncio_benchmark_smoke_run_reports_strict_fifo() -> None:
     descents = printed.split("FIFO descents, 200 queued tasks", 1)[1].split()
     assert descents[descents.index("ours") + 1] == "0"
     assert "ours / Semaphore+list" in printed
+
+
+def test_threads_postgresql_benchmark_smoke_run() -> None:
+    # Against the real PostgreSQL server (the suite's servers are up).
+    printed = run_script("benchmarks/bench_threads_pg.py", "--quick")
+    assert "ours/psycopg_pool cycles/s per round" in printed

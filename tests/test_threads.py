@@ -240,3 +240,40 @@ def test_null_pool_on_threads_limits_concurrency() -> None:
 def test_the_greenthread_variants_stay_green() -> None:
     for pool in (StaticPool(object), GreenthreadLocalPool(2, object), AssertionPool(object)):
         assert pool.backend == "eventlet"
+
+
+@pytest.mark.parametrize("hook", ["check", "reset"])
+def test_check_and_reset_run_without_the_pool_lock(hook: str) -> None:
+    # A check or reset is often a round trip to a server: while one thread
+    # is inside it, the others go on getting and returning items.
+    tracker = LockedTracker()
+    armed, inside, release = threading.Event(), threading.Event(), threading.Event()
+
+    def slow(item: Any) -> bool:
+        if armed.is_set():  # only the first call once armed blocks
+            armed.clear()
+            inside.set()
+            assert release.wait(10)
+        return True
+
+    pool = threads_pool(tracker, max_size=2, **{hook: slow})
+    first, second = pool.get(), pool.get()
+    pool.put(first)
+    pool.put(second)
+    armed.set()
+    if hook == "check":
+        worker = start(pool.get)  # checks the first free item...
+    else:
+        taken = pool.get()
+        worker = start(pool.put, taken)  # ...or resets the item it returns
+    assert inside.wait(10)
+    other = pool.get(timeout=5)  # the lock is free: served at once
+    assert other is second  # free items go round: the first is the one held up
+    release.set()
+    worker.join(10)
+    assert not worker.is_alive()
+    pool.put(other)
+    if hook == "check":
+        pool.put(first)
+    assert pool.current_size == 2
+    assert len(pool.free_items) == 2
