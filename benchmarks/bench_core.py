@@ -30,6 +30,7 @@ from typing import Any, Callable
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import eventlet
+    import eventlet.semaphore
     from eventlet import pools as eventlet_pools_module
 
 import eventlet_pools
@@ -145,6 +146,28 @@ def uncontended_item(pool_cls: Callable[..., Any]) -> Callable[[int], None]:
     return run
 
 
+def token_with_block(token_pool: bool) -> Callable[[int], None]:
+    """``with limit.item():`` on a TokenPool, or ``with sem:`` on eventlet's
+    Semaphore: the same concurrency limit, uncontended."""
+    if token_pool:
+        item = eventlet_pools.TokenPool(max_size=10).item
+
+        def run(loops: int) -> None:
+            for _ in range(loops):
+                with item():
+                    pass
+
+        return run
+    sem = eventlet.semaphore.Semaphore(10)
+
+    def run_sem(loops: int) -> None:
+        for _ in range(loops):
+            with sem:
+                pass
+
+    return run_sem
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -246,6 +269,13 @@ def main(argv: list[str] | None = None) -> int:
         results = best_ns_per_op({peer: make(cls) for peer, cls in PEERS.items()}, loops, repeat)
         ratio = results["ours"] / results["eventlet"]
         print(f"{name:<34}{results['eventlet']:>14.0f}{results['ours']:>14.0f}{ratio:>14.2f}x")
+
+    tokens = best_ns_per_op(
+        {"eventlet": token_with_block(False), "ours": token_with_block(True)}, loops, repeat
+    )
+    name = "TokenPool vs Semaphore with block"
+    ratio = tokens["ours"] / tokens["eventlet"]
+    print(f"{name:<34}{tokens['eventlet']:>14.0f}{tokens['ours']:>14.0f}{ratio:>14.2f}x")
 
     # Without holding across a switch nobody ever waits, so only "hold" is measured.
     for hold, title in ((True, "1000 gt / 10 items (cycles/s)"),):

@@ -48,6 +48,9 @@ class _Slot:
 
 _SLOT: Any = _Slot()
 
+# Makes an item() context without calling an __init__ (a hot path).
+_new_context = object.__new__
+
 # What the helpers of _acquire return instead of an item: "park first", and
 # "the granted slot was taken back: park again".
 _WAIT: Any = object()
@@ -191,6 +194,14 @@ class Pool(Generic[T]):
     # (eventlet's pool and its subclasses) the stray item is dropped with a
     # warning, so that placeholders put back after a failed create() work.
     _strict_put = False
+
+    # True while get() and put() are Pool's own (set for each subclass):
+    # item() may then run their fast paths inline.
+    _plain_item = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._plain_item = cls.get is Pool.get and cls.put is Pool.put
 
     # The attributes get() and put() touch on their fast paths live in
     # slots: their speed then does not depend on how many attributes a
@@ -403,7 +414,11 @@ class Pool(Generic[T]):
         Raises:
           As :meth:`get`.
         """
-        return _ItemContext(self, timeout)
+        context: _ItemContext[T] = _new_context(_ItemContext)
+        context._pool = self
+        context._timeout = timeout
+        context._held = False
+        return context
 
     async def aget(self, block: bool = True, timeout: Optional[float] = None) -> T:
         """get() for asyncio pools: ``await pool.aget()`` waits as a task.
@@ -482,7 +497,11 @@ class Pool(Generic[T]):
         Raises:
           As :meth:`aget`.
         """
-        return _AsyncItemContext(self, timeout)
+        context: _AsyncItemContext[T] = _new_context(_AsyncItemContext)
+        context._pool = self
+        context._timeout = timeout
+        context._held = False
+        return context
 
     @_guarded
     def discard(self, item: T) -> None:
@@ -1579,22 +1598,31 @@ class Channel(Generic[T]):
 
 
 class _ItemContext(Generic[T]):
-    """What :meth:`Pool.item` returns: checks out on enter, back on exit."""
+    """What :meth:`Pool.item` returns: checks out on enter, back on exit.
+
+    item() is a hot path, so the context is made without an ``__init__``
+    (see :meth:`Pool.item`), and while the pool's own get() and put() are in
+    place their fast paths are written out here; otherwise get() is called
+    as eventlet's item() calls it (no arguments unless there is a timeout),
+    so that subclasses overriding ``get(self)`` work.
+    """
 
     __slots__ = ("_held", "_item", "_pool", "_timeout")
 
-    def __init__(self, pool: Pool[T], timeout: Optional[float]) -> None:
-        self._pool = pool
-        self._timeout = timeout
-        self._held = False
+    _pool: Pool[T]
+    _timeout: Optional[float]
+    _held: bool
+    _item: T
 
     def __enter__(self) -> T:
-        # Written out, not through a helper: item() is a hot path. get() is
-        # called as eventlet's item() calls it (no arguments) unless there
-        # is a timeout, so that subclasses overriding get(self) work.
         pool = self._pool
-        timeout = self._timeout
-        item = self._item = pool.get() if timeout is None else pool.get(timeout=timeout)
+        free_items = pool._free
+        if free_items and self._timeout is None and pool._plain_item and not pool._get_gate:
+            pool._gets += 1  # Pool.get's fast path
+            item = self._item = free_items.popleft()
+        else:
+            timeout = self._timeout
+            item = self._item = pool.get() if timeout is None else pool.get(timeout=timeout)
         # Registered so that pool.discard(item) inside the block is seen.
         pool._in_context[id(item)] = self
         self._held = True
@@ -1607,8 +1635,14 @@ class _ItemContext(Generic[T]):
         tb: Optional[TracebackType],
     ) -> None:
         if self._held:
-            self._release()
-            self._pool.put(self._item)
+            self._held = False
+            pool = self._pool
+            item = self._item
+            pool._in_context.pop(id(item), None)
+            if pool._plain_item and len(pool._free) < pool._push_cap:
+                pool._push(item)  # Pool.put's fast path
+            else:
+                pool.put(item)
 
     def discard(self) -> None:
         """Drop the checked-out item as broken instead of putting it back.
