@@ -20,7 +20,7 @@ wrapper) is the pool most threaded Python servers use. For each:
   * FIFO descents: 40 threads queue one by one behind a held connection,
     which then goes round; how often was one served before a thread that
     queued earlier (0 means strict FIFO).
-Targets (issue 6): no slower than the peer uncontended; FIFO under
+Targets: no slower than the peer uncontended; FIFO under
 contention where the peer is not.
 """
 

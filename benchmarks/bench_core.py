@@ -8,10 +8,10 @@ Prints, for each scenario, both pools' figures and the ratio ours/eventlet's:
     and the wait before each get returned (p50/p99/max)
   * FIFO: waiters queued in a known order; descents counts how often one was
     served before somebody who arrived earlier (0 means strict FIFO)
-Targets (issue 2): uncontended get+put <= 0.6x eventlet's time, contended
+Targets: uncontended get+put <= 0.6x eventlet's time, contended
 >= 1.5x eventlet's cycles/s, zero FIFO descents.
 
-A second table prices each lifecycle option (issue 3): uncontended get+put
+A second table prices each lifecycle option: uncontended get+put
 of a pool with that option set, against the same pool without options and
 against eventlet's, all in one alternating run. Target: with no option set,
 within 10% of the core's time (the core release's table is in README.md).

@@ -11,7 +11,7 @@ pools' figures and the ratio ours/eventlet's:
   * 200 greenthreads sharing 10 connections, each cycle a checkout, one
     switch while holding, and close: cycles/s (higher is better), and how
     often a waiter was served before one that came earlier (FIFO descents).
-There is no target for this table in issue 4; it shows where we stand.
+There is no target for this table; it shows where we stand.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ on a pool of 3 through a green redis-py client:
   * cycles/s (higher is better) and the ratio ours/py-cachify;
   * round trips per cycle, counted on the client (each request sent and
     answered), and Redis commands per cycle (INFO commandstats).
-Targets (issue 5): >= 2x py-cachify's cycles/s; one round trip per acquire
+Targets: >= 2x py-cachify's cycles/s; one round trip per acquire
 and one per release.
 """
 

@@ -1,14 +1,14 @@
 """This tree's Pool against an earlier release of it, side by side in one run.
 
 Run:
-    git worktree add /tmp/core a5d0402   # the core release (issue 2)
+    git worktree add /tmp/core a5d0402   # the core release
     python benchmarks/bench_vs_core.py /tmp/core [--quick]
 
 Both trees' ``eventlet_pools`` are imported into one process (the older
 under another module name) and alternate on every repeat, so drift in
 machine speed hits both alike. Prints uncontended get+put (ns/cycle, best
 of the repeats) and 1000 greenthreads contending for 10 items (cycles/s,
-median), each with the ratio this tree / the older one. Target (issue 3):
+median), each with the ratio this tree / the older one. Target:
 with no lifecycle option set, uncontended get+put within 10% of the core's.
 """
 

@@ -458,7 +458,7 @@ def has_ended(ref: weakref.ref[Any]) -> bool:
 
 
 # ----------------------------------------------------------------------
-# The same queue for native threads and for asyncio (issue 6). They keep
+# The same queue for native threads and for asyncio. They keep
 # GreenWaiterQueue's contract: strict arrival order, direct handoff, grant
 # never blocks, a waiter interrupted after its grant passes the value on.
 

@@ -1,144 +1,24 @@
 """The Pool contract, a fault storm, and the lifecycle options and stats, run
-once per backend (eventlet, threads, asyncio) through the ``runner`` fixture.
-
-A test body is plain synchronous code: ``runner.run(body)`` runs it where
-the backend waits (the main greenlet with eventlet's hub; the main thread;
-a bridge greenlet inside a running event loop, where ``pool.get()`` waits as
-``await pool.aget()`` would). ``runner.spawn`` starts a greenthread, an OS
-thread or a task; ``runner.until`` lets the others run until a condition
-holds (a sequence point, not a timed sleep).
+once per backend (eventlet, threads, asyncio) through the ``runner`` fixture
+(see conftest.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import random
 import threading
-import time
 import warnings
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import pytest
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    import eventlet
-    from greenlet import GreenletExit
 
 from eventlet_pools import Pool, PoolClosed, PoolError, PoolTimeout
-from eventlet_pools._waiters import await_only, run_bridged
-from tests.conftest import CreateFailed, LockedTracker, Tracker, check_pool
-
-
-class Handle:
-    """A spawned greenthread, thread or task."""
-
-    def __init__(self, runner: Runner, native: Any, box: Optional[dict[str, Any]] = None) -> None:
-        self.runner = runner
-        self.native = native
-        self.box = box
-
-    def wait(self) -> Any:
-        backend = self.runner.backend
-        if backend == "eventlet":
-            return self.native.wait()
-        if backend == "asyncio":
-            return await_only(self.native)
-        self.native.join(60)
-        assert self.box is not None
-        if "error" in self.box:
-            raise self.box["error"]
-        return self.box.get("result")
-
-    def stop(self) -> None:
-        """Kill the greenthread or cancel the task (threads cannot be stopped)."""
-        if self.runner.backend == "eventlet":
-            self.native.kill()
-        else:
-            self.native.cancel()
-
-
-class Runner:
-    """How a test body runs, spawns and yields on one backend."""
-
-    def __init__(self, backend: str) -> None:
-        self.backend = backend
-        #: Threads cannot be killed or cancelled.
-        self.can_stop = backend != "threads"
-        #: How many concurrent waiters a test may start.
-        self.crowd = {"eventlet": 1000, "threads": 64, "asyncio": 1000}[backend]
-
-    def pool(self, tracker: Tracker, **kwargs: Any) -> Pool[Any]:
-        return Pool(create=tracker.make, dispose=tracker.dispose, backend=self.backend, **kwargs)
-
-    def tracker(self) -> Tracker:
-        return LockedTracker() if self.backend == "threads" else Tracker()
-
-    def run(self, body: Callable[[], Any]) -> Any:
-        if self.backend == "asyncio":
-            return asyncio.run(asyncio.wait_for(run_bridged(body), 60))
-        return body()
-
-    def spawn(self, function: Callable[..., Any], *args: Any) -> Handle:
-        if self.backend == "eventlet":
-            return Handle(self, eventlet.spawn(function, *args))
-        if self.backend == "asyncio":
-            return Handle(self, asyncio.get_running_loop().create_task(run_bridged(function, *args)))
-        box: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                box["result"] = function(*args)
-            except BaseException as exc:  # re-raised by wait()
-                box["error"] = exc
-
-        thread = threading.Thread(target=target, daemon=True)
-        thread.start()
-        return Handle(self, thread, box)
-
-    def yield_(self) -> None:
-        if self.backend == "eventlet":
-            eventlet.sleep(0)
-        elif self.backend == "asyncio":
-            await_only(asyncio.sleep(0))
-        else:
-            time.sleep(0.0005)
-
-    def until(self, predicate: Callable[[], bool], seconds: float = 20.0) -> None:
-        deadline = time.monotonic() + seconds
-        while not predicate():
-            assert time.monotonic() < deadline, "timed out waiting for a sequence point"
-            self.yield_()
-
-    def ended(self, worker: Any) -> bool:
-        """Whether a pool's maintenance worker (greenlet, thread, task) ended."""
-        if self.backend == "threads":
-            return not worker.is_alive()
-        if self.backend == "asyncio":
-            return bool(worker.done())
-        return bool(worker.dead)
-
-    def check(self, pool: Pool[Any], tracker: Optional[Tracker] = None, settled: bool = False) -> None:
-        """The DESIGN.md invariants, on this backend (see check_pool)."""
-        check_pool(pool, tracker, settled)
-
-
-@pytest.fixture(params=["eventlet", "threads", "asyncio"])
-def runner(request: pytest.FixtureRequest) -> Runner:
-    return Runner(request.param)
-
-
-def wait_all(handles: list[Handle]) -> list[Any]:
-    results = []
-    for handle in handles:
-        try:
-            results.append(handle.wait())
-        except (GreenletExit, asyncio.CancelledError) as exc:
-            results.append(exc)
-    return results
-
+from tests.conftest import CreateFailed, Runner, wait_all
 
 # ----------------------------------------------------------------------
 # the contract

@@ -1,4 +1,4 @@
-"""Named regression tests for the defects probing found (issue 12): bad input
+"""Named regression tests for the defects probing found: bad input
 refused on every path, no creation beyond a shrunk size, create_retry at
 start-up, check() within the get() timeout, foreign puts with lifecycle
 options, and the DB-API pool's handling of suspect and killed connections."""

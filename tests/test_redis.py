@@ -493,7 +493,7 @@ def test_storm_of_greenthreads_with_timeouts_and_kills(server: RedisServer, clie
 
 
 # ---------------------------------------------------------------------------
-# safety: server pauses, fencing, validity (issue 12)
+# safety: server pauses, fencing, validity
 
 
 def test_a_server_pause_shorter_than_the_lease_admits_nobody_else() -> None:
