@@ -1455,7 +1455,7 @@ class Pool(Generic[T]):
             ok = False
             error: Optional[Exception] = None
             try:
-                ok = bool(check(item))
+                ok = bool(self._backend.call_unlocked(check, item))  # out of free_items: no one else has it
             except Exception as exc:
                 error = exc
             finally:
