@@ -64,34 +64,30 @@ def queue_based(size: int) -> tuple[Get, Put]:
     return get, free.put_nowait
 
 
-def semaphore_based(size: int) -> tuple[Get, Put]:
-    limit = asyncio.Semaphore(size)
-    free: list[Item] = []
+def limiter_based(make_limit: Callable[[int], Any]) -> Make:
+    """A limit (asyncio.Semaphore or anyio.CapacityLimiter: both have
+    ``await acquire()`` and ``release()``) bounding the holders, and a list
+    keeping the free items."""
 
-    async def get() -> Item:
-        await limit.acquire()
-        return free.pop() if free else Item()
+    def make(size: int) -> tuple[Get, Put]:
+        limit = make_limit(size)
+        free: list[Item] = []
 
-    def put(item: Item) -> None:
-        free.append(item)
-        limit.release()
+        async def get() -> Item:
+            await limit.acquire()
+            return free.pop() if free else Item()
 
-    return get, put
+        def put(item: Item) -> None:
+            free.append(item)
+            limit.release()
+
+        return get, put
+
+    return make
 
 
-def anyio_based(size: int) -> tuple[Get, Put]:
-    limit = anyio.CapacityLimiter(size)
-    free: list[Item] = []
-
-    async def get() -> Item:
-        await limit.acquire()
-        return free.pop() if free else Item()
-
-    def put(item: Item) -> None:
-        free.append(item)
-        limit.release()
-
-    return get, put
+semaphore_based = limiter_based(asyncio.Semaphore)
+anyio_based = limiter_based(anyio.CapacityLimiter)
 
 
 PEERS: dict[str, Make] = {

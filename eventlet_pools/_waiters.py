@@ -119,10 +119,13 @@ class _Waiter:
 
 
 class _HandoffQueue(deque):  # type: ignore[type-arg]
-    """What the three waiter queues share: the line, grants and cleanup.
+    """What the green and thread waiter queues share: the line, grants and
+    cleanup, over :class:`_Waiter` records.
 
     Each queue parks its own way and says how a waiter is woken
-    (:meth:`_notify`); deciding a waiter's fate is the same for all.
+    (:meth:`_notify`); deciding a waiter's fate is the same for both.
+    (:class:`AsyncWaiterQueue` keeps the same contract with the tasks'
+    futures themselves in line.)
 
     Waiters that had their turn and wait again (``front``) stand at the
     head of the line, in the order they came back: the first ``_front``
@@ -177,8 +180,8 @@ class _HandoffQueue(deque):  # type: ignore[type-arg]
     def settle(self) -> None:
         """Let waiters that were granted something but have not run yet run.
 
-        Only the green queue can do that from synchronous code; the others
-        return at once (their waiters run in parallel, or at the loop's turn).
+        Only the green queue can do that from synchronous code; the thread
+        queue returns at once (its waiters run in parallel).
         """
 
     def in_transit(self) -> list[Any]:

@@ -1109,7 +1109,7 @@ class Pool(Generic[T]):
     # slow paths: returning
     def _put_plain(self, item: T) -> None:
         # put()'s slow path while no lifecycle option is set.
-        if len(self._free) + self._creating >= self._size:  # _nothing_out(), written out
+        if self._nothing_out():
             if self._strict_put:
                 self._check_out_count(item)  # raises
             self._drop_stray(item)
