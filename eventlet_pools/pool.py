@@ -211,11 +211,9 @@ class Pool(Generic[T]):
         "__weakref__",
         "_free",
         "_get_gate",
-        "_get_slow",
         "_gets",
         "_push",
         "_push_cap",
-        "_put_slow",
         "_size",
     )
 
@@ -370,7 +368,7 @@ class Pool(Generic[T]):
             # Both orders take from the left; put() decides the order.
             return free_items.popleft()
         self._gets += 1
-        return self._get_slow(self, block, timeout)
+        return self._get_slow(block, timeout)
 
     def put(self, item: T) -> None:
         """Give back a checked-out item; never blocks, never switches.
@@ -396,7 +394,7 @@ class Pool(Generic[T]):
         if len(self._free) < self._push_cap:
             self._push(item)
             return
-        self._put_slow(self, item)
+        self._put_slow(item)
 
     # ------------------------------------------------------------------
     def item(self, timeout: Optional[float] = None) -> _ItemContext[T]:
@@ -1294,36 +1292,38 @@ class Pool(Generic[T]):
             # Tracking starts now: items already out have no record.
             self._untracked_out = self._size - len(self._free) - self._creating
         self._managed = managed
-        threads = self._lock is not None
         # Threads take the lock on every get: never the unlocked fast path.
-        self._get_gate = managed or threads
+        self._get_gate = managed or self._lock is not None
         self._push_cap = -1
-        # The slow paths are picked once per mode, not on every call. Plain
-        # functions, not bound methods: those would make every pool a
-        # reference cycle, freed only by the cyclic garbage collector.
-        cls = type(self)
-        get_slow: Callable[[Pool[T], bool, Optional[float]], T] = (
-            cls._get_managed if managed else cls._acquire
-        )
-        put_slow: Callable[[Pool[T], T], None] = cls._put_managed if managed else cls._put_plain
-        if threads:
-            self._get_locked_inner = get_slow
-            self._put_locked_inner = put_slow
-            get_slow, put_slow = cls._get_locked, cls._put_locked
-        self._get_slow = get_slow
-        self._put_slow = put_slow
 
-    def _get_locked(self, block: bool, timeout: Optional[float]) -> T:
-        # get()'s slow path with the threads backend: all of it under the
-        # lock, which a waiter gives up while it sleeps.
-        assert self._lock is not None
-        with self._lock:
-            return self._get_locked_inner(self, block, timeout)
+    def _get_slow(self, block: bool, timeout: Optional[float]) -> T:
+        # get() when no item is free (or options or threads need more):
+        # under the lock with threads, which a waiter gives up while it
+        # sleeps; tracked with lifecycle options, the core otherwise.
+        lock = self._lock
+        if lock is None:
+            if self._managed:
+                return self._get_managed(block, timeout)
+            return self._acquire(block, timeout)
+        with lock:
+            if self._managed:
+                return self._get_managed(block, timeout)
+            return self._acquire(block, timeout)
 
-    def _put_locked(self, item: T) -> None:
-        assert self._lock is not None
-        with self._lock:
-            self._put_locked_inner(self, item)
+    def _put_slow(self, item: T) -> None:
+        # put() when the item cannot simply go back on the free list.
+        lock = self._lock
+        if lock is None:
+            if self._managed:
+                self._put_managed(item)
+            else:
+                self._put_plain(item)
+            return
+        with lock:
+            if self._managed:
+                self._put_managed(item)
+            else:
+                self._put_plain(item)
 
     def _spawn(self, function: Callable[..., None], *args: Any) -> Any:
         # Start work nobody waits for: a greenthread, a daemon thread with

@@ -77,7 +77,7 @@ class NullPool(Pool[T]):
         """
         # The slow path validates and sends checkin events; _return_item
         # below makes "keep it" mean "dispose it".
-        self._put_slow(self, item)
+        self._put_slow(item)
 
     def _return_item(self, item: T) -> None:
         self._size -= 1
