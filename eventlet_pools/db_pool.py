@@ -31,10 +31,11 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any, Callable, Optional
 
+from eventlet_pools._validate import check_callable, check_seconds
 from eventlet_pools._waiters import _import_eventlet
 from eventlet_pools.dbapi import close_quietly
 from eventlet_pools.errors import ConnectTimeout
-from eventlet_pools.pool import Pool, _check_callable, _check_timeout
+from eventlet_pools.pool import Pool
 
 __all__ = [
     "BaseConnectionPool",
@@ -106,9 +107,9 @@ class BaseConnectionPool(Pool[Any]):
             raise TypeError(f"db_module must be a DB-API module with connect(), got {db_module!r}")
         idle = _check_duration("max_idle", max_idle)
         age = _check_duration("max_age", max_age)
-        if _check_timeout("connect_timeout", connect_timeout) == 0:
+        if check_seconds("connect_timeout", connect_timeout) == 0:
             raise ValueError(f"connect_timeout must be > 0 seconds or None, got {connect_timeout!r}")
-        _check_callable("cleanup", cleanup)
+        check_callable("cleanup", cleanup)
         self._db_module = db_module
         self._args = args
         self._kwargs = kwargs
@@ -447,7 +448,7 @@ class DatabaseConnector:
 
 
 def _check_duration(name: str, value: object) -> float:
-    seconds = _check_timeout(name, value)
+    seconds = check_seconds(name, value)
     if seconds is None:
         raise TypeError(f"{name} must be a number of seconds (0 keeps nothing), got None")
     return seconds

@@ -31,9 +31,10 @@ from contextlib import contextmanager
 from types import ModuleType, TracebackType
 from typing import Any, Callable, Optional
 
+from eventlet_pools._validate import check_callable, check_duration, check_size
 from eventlet_pools.errors import ConnectionClosed
 from eventlet_pools.events import Listener
-from eventlet_pools.pool import Pool, _check_callable, _check_size
+from eventlet_pools.pool import Pool
 from eventlet_pools.stats import PoolStats
 
 __all__ = ["ConnectionPool", "ManagedModule", "PooledConnection", "PooledCursor", "manage", "ping"]
@@ -190,15 +191,12 @@ class ConnectionPool:
     ) -> None:
         if not callable(connect):
             raise TypeError(f"connect must be a zero-argument callable, got {connect!r}")
-        _check_callable("check", check)
-        _check_callable("is_disconnect", is_disconnect)
+        check_callable("check", check)
+        check_callable("is_disconnect", is_disconnect)
         if reset_on_return not in RESET_MODES:
             raise ValueError(f"reset_on_return must be 'rollback', 'commit' or None, got {reset_on_return!r}")
-        if isinstance(check_when_idle, bool) or not isinstance(check_when_idle, (int, float)):
-            raise TypeError(f"check_when_idle must be a number of seconds, got {check_when_idle!r}")
-        if not check_when_idle >= 0:
-            raise ValueError(f"check_when_idle must be >= 0, got {check_when_idle!r}")
-        _check_size("max_size", max_size, 1)  # 0 could never serve anybody
+        check_duration("check_when_idle", check_when_idle)
+        check_size("max_size", max_size, 1)  # 0 could never serve anybody
         for own in ("create", "dispose", "reset"):
             if own in pool_options:
                 raise TypeError(

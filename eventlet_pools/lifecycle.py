@@ -28,6 +28,8 @@ from numbers import Real
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
+from eventlet_pools._validate import check_callable, check_seconds, check_size
+
 if TYPE_CHECKING:
     from eventlet_pools.pool import Pool
 
@@ -89,17 +91,6 @@ class Backoff:
         return min(self.cap, base * (1 + self.jitter * (2 * rng() - 1)))
 
 
-def _seconds(name: str, value: object) -> Optional[float]:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a number of seconds or None, got {value!r}")
-    seconds = float(value)
-    if not seconds > 0:  # also rejects NaN
-        raise ValueError(f"{name} must be > 0 seconds or None, got {value!r}")
-    return seconds
-
-
 class Options:
     """The lifecycle options of one pool, validated (see :class:`Pool`)."""
 
@@ -132,25 +123,17 @@ class Options:
         reclaim_after: Optional[float] = None,
         create_retry: Union[bool, Backoff, None] = None,
     ) -> None:
-        self.max_age = _seconds("max_age", max_age)
-        self.max_idle = _seconds("max_idle", max_idle)
-        self.health_check_interval = _seconds("health_check_interval", health_check_interval)
-        self.max_hold = _seconds("max_hold", max_hold)
-        self.reclaim_after = _seconds("reclaim_after", reclaim_after)
-        if max_uses is not None:
-            if isinstance(max_uses, bool) or not isinstance(max_uses, int):
-                raise TypeError(f"max_uses must be an int or None, got {max_uses!r}")
-            if max_uses < 1:
-                raise ValueError(f"max_uses must be >= 1 or None, got {max_uses!r}")
-        self.max_uses = max_uses
-        if isinstance(max_overflow, bool) or not isinstance(max_overflow, int):
-            raise TypeError(f"max_overflow must be an int, got {max_overflow!r}")
-        if max_overflow < 0:
-            raise ValueError(f"max_overflow must be >= 0, got {max_overflow!r}")
-        self.max_overflow = max_overflow
-        for name, fn in (("check", check), ("reset", reset)):
-            if fn is not None and not callable(fn):
-                raise TypeError(f"{name} must be callable or None, got {fn!r}")
+        self.max_age = check_seconds("max_age", max_age, positive=True)
+        self.max_idle = check_seconds("max_idle", max_idle, positive=True)
+        self.health_check_interval = check_seconds(
+            "health_check_interval", health_check_interval, positive=True
+        )
+        self.max_hold = check_seconds("max_hold", max_hold, positive=True)
+        self.reclaim_after = check_seconds("reclaim_after", reclaim_after, positive=True)
+        self.max_uses = None if max_uses is None else check_size("max_uses", max_uses, 1)
+        self.max_overflow = check_size("max_overflow", max_overflow)
+        check_callable("check", check)
+        check_callable("reset", reset)
         self.check = check
         self.reset = reset
         if self.health_check_interval is not None and check is None:

@@ -6,11 +6,11 @@ import functools
 import logging
 import threading
 from collections import deque
-from numbers import Real
 from types import TracebackType
 from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
 from eventlet_pools._backends import Backend, backend_for
+from eventlet_pools._validate import check_callable, check_get_args, check_seconds, check_size
 from eventlet_pools._waiters import EXPIRED, run_bridged
 from eventlet_pools.errors import PoolClosed, PoolError, PoolTimeout
 from eventlet_pools.events import Listener, PoolEvent, check_listener, deliver
@@ -55,37 +55,6 @@ _new_context = object.__new__
 # "the granted slot was taken back: park again".
 _WAIT: Any = object()
 _AGAIN: Any = object()
-
-
-def _check_size(name: str, value: object, least: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < least:
-        raise ValueError(f"{name} must be >= {least}, got {value!r}")
-    return value
-
-
-def _check_timeout(name: str, value: object) -> Optional[float]:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a number of seconds or None, got {value!r}")
-    seconds = float(value)
-    if not seconds >= 0:  # also rejects NaN
-        raise ValueError(f"{name} must be >= 0 seconds or None, got {value!r}")
-    return seconds
-
-
-def _check_get_args(block: object, timeout: object) -> Optional[float]:
-    # get()'s arguments: block a bool, timeout seconds or None.
-    if block is not True and block is not False:
-        raise TypeError(f"block must be True or False, got {block!r}")
-    return _check_timeout("timeout", timeout)
-
-
-def _check_callable(name: str, value: object) -> None:
-    if value is not None and not callable(value):
-        raise TypeError(f"{name} must be callable or None, got {value!r}")
 
 
 def _remove_identical(seq: deque[Any] | list[Any], item: object) -> None:
@@ -239,12 +208,12 @@ class Pool(Generic[T]):
         clock: Optional[Callable[[], float]] = None,
         backend: str = "auto",
     ) -> None:
-        _check_size("min_size", min_size)
-        _check_size("max_size", max_size)
+        check_size("min_size", min_size)
+        check_size("max_size", max_size)
         if min_size > max_size:
             raise ValueError(f"min_size ({min_size}) must not exceed max_size ({max_size})")
-        _check_callable("create", create)
-        _check_callable("dispose", dispose)
+        check_callable("create", create)
+        check_callable("dispose", dispose)
         if clock is not None and not callable(clock):
             raise TypeError(f"clock must be callable, got {clock!r}")
         self._opts = Options(
@@ -259,7 +228,7 @@ class Pool(Generic[T]):
             reclaim_after=reclaim_after,
             create_retry=create_retry,
         )
-        self._timeout = _check_timeout("timeout", timeout)
+        self._timeout = check_seconds("timeout", timeout)
         # Everything that differs between runtimes comes from the backend.
         self._backend: Backend = backend_for(backend)
         self._clock = self._backend.clock if clock is None else clock
@@ -363,7 +332,7 @@ class Pool(Generic[T]):
             # refused where it matters, on the slow path: checking it here
             # too would cost every get a few percent.)
             if timeout is not None:
-                _check_timeout("timeout", timeout)
+                check_seconds("timeout", timeout)
             self._gets += 1
             # Both orders take from the left; put() decides the order.
             return free_items.popleft()
@@ -434,7 +403,7 @@ class Pool(Generic[T]):
         plain = get is Pool.get and not self._get_gate
         if plain and free_items:
             if timeout is not None or block is not True:
-                _check_get_args(block, timeout)
+                check_get_args(block, timeout)
             self._gets += 1
             return free_items.popleft()
         if not self._backend.is_async:
@@ -453,7 +422,7 @@ class Pool(Generic[T]):
         self._gets += 1
         self._push_cap = -1
         if timeout is not None or block is not True:
-            timeout = _check_get_args(block, timeout)
+            timeout = check_get_args(block, timeout)
         front = False
         waiters = self._waiters
         while True:
@@ -549,7 +518,7 @@ class Pool(Generic[T]):
         Raises:
           TypeError, ValueError: ``new_size`` is not an int >= 0.
         """
-        _check_size("new_size", new_size)
+        check_size("new_size", new_size)
         self._max_size = new_size
         self._push_cap = -1
         if not self._closed:
@@ -623,7 +592,7 @@ class Pool(Generic[T]):
     @current_size.setter
     @_guarded
     def current_size(self, size: int) -> None:
-        _check_size("current_size", size)
+        check_size("current_size", size)
         shrank = size < self._size
         self._size = size
         self._push_cap = -1
@@ -665,7 +634,7 @@ class Pool(Generic[T]):
 
     @min_size.setter
     def min_size(self, size: int) -> None:
-        self._min_size = _check_size("min_size", size)
+        self._min_size = check_size("min_size", size)
 
     @property
     def timeout(self) -> Optional[float]:
@@ -678,7 +647,7 @@ class Pool(Generic[T]):
 
     @timeout.setter
     def timeout(self, seconds: Optional[float]) -> None:
-        self._timeout = _check_timeout("timeout", seconds)
+        self._timeout = check_seconds("timeout", seconds)
 
     @property
     def backend(self) -> str:
@@ -855,7 +824,7 @@ class Pool(Generic[T]):
         # ``front`` the caller waits first in line: it had its turn already.
         self._push_cap = -1
         if timeout is not None or block is not True:  # bad ones fail on every path
-            timeout = _check_get_args(block, timeout)
+            timeout = check_get_args(block, timeout)
         got = self._acquire_now(block)
         if got is not _WAIT:
             return got  # type: ignore[no-any-return]
@@ -931,7 +900,7 @@ class Pool(Generic[T]):
         # create_retry is on and time is left.
         clock = self._clock
         retry = self._opts.create_retry is not None
-        wait = _check_get_args(block, timeout)
+        wait = check_get_args(block, timeout)
         if wait is None:
             wait = self._timeout
         deadline = None if wait is None else clock() + wait

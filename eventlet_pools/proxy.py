@@ -13,9 +13,10 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Optional
 
+from eventlet_pools._validate import check_seconds
 from eventlet_pools.dbapi import ConnectionPool
 from eventlet_pools.errors import PoolError
-from eventlet_pools.pool import Pool, _check_timeout
+from eventlet_pools.pool import Pool
 from eventlet_pools.variants import GreenthreadLocalPool, StaticPool
 
 __all__ = ["SCOPES", "Proxy"]
@@ -79,7 +80,7 @@ class Proxy:
     def __init__(
         self, source: Any = None, *, scope: Optional[str] = None, timeout: Optional[float] = None
     ) -> None:
-        object.__setattr__(self, "_timeout", _check_timeout("timeout", timeout))
+        object.__setattr__(self, "_timeout", check_seconds("timeout", timeout))
         object.__setattr__(self, "_engine", None)
         object.__setattr__(self, "_source", None)
         object.__setattr__(self, "_object", None)

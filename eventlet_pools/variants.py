@@ -17,9 +17,10 @@ import traceback
 import weakref
 from typing import Any, Callable, Optional, TypeVar
 
+from eventlet_pools._validate import check_seconds, check_size
 from eventlet_pools._waiters import EXPIRED, current_greenthread, has_ended, watch_end
 from eventlet_pools.errors import PoolClosed, PoolError, PoolTimeout
-from eventlet_pools.pool import Pool, _check_size, _check_timeout
+from eventlet_pools.pool import Pool
 
 __all__ = ["AssertionPool", "GreenthreadLocalPool", "NullPool", "StaticPool"]
 
@@ -142,7 +143,7 @@ class StaticPool(Pool[T]):
           Whatever ``create()`` raises.
         """
         self._gets += 1
-        wait = self._timeout if timeout is None else _check_timeout("timeout", timeout)
+        wait = self._timeout if timeout is None else check_seconds("timeout", timeout)
         counts = self._counts
         front = False
         while True:
@@ -303,7 +304,7 @@ class GreenthreadLocalPool(Pool[T]):
         clock: Clock = time.monotonic,
     ) -> None:
         # Greenthreads only: it tells greenthreads apart and watches them end.
-        _check_size("max_size", max_size, 1)  # 0 could never serve anybody
+        check_size("max_size", max_size, 1)  # 0 could never serve anybody
         super().__init__(
             0, max_size, False, create, timeout=timeout, dispose=dispose, clock=clock, backend="eventlet"
         )

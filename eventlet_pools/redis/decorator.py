@@ -9,8 +9,8 @@ import string
 from collections import OrderedDict
 from typing import Any, Callable, Optional, Protocol
 
+from eventlet_pools._validate import check_seconds
 from eventlet_pools.errors import PoolError, PoolTimeout
-from eventlet_pools.pool import _check_timeout
 from eventlet_pools.redis.pool import RedisTokenPool, _check_max_size, check_key
 
 __all__ = ["PooledFunction", "pooled"]
@@ -121,7 +121,7 @@ def pooled(
         raise TypeError(f"raise_on_full must be a bool, got {raise_on_full!r}")
     if on_full is not None and raise_on_full:
         raise ValueError("give on_full or raise_on_full=True, not both")
-    wait = _check_timeout("timeout", timeout)
+    wait = check_seconds("timeout", timeout)
     if wait is None:
         raise ValueError("timeout must be a number of seconds (0: do not wait)")
 

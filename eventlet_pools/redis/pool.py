@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from typing import Any, Optional
 
 from eventlet_pools._backends import Backend, backend_for
+from eventlet_pools._validate import check_duration, check_seconds, check_size
 from eventlet_pools._waiters import EXPIRED
 from eventlet_pools.errors import BackendError, LeaseLost, PoolClosed, PoolError, PoolTimeout
-from eventlet_pools.pool import _check_size, _check_timeout
 from eventlet_pools.redis import _scripts
 from eventlet_pools.token import Token
 
@@ -168,8 +168,7 @@ class RedisTokenPool:
             raise TypeError(f"client must be a redis.Redis, got {client!r}")
         self.key = check_key(key)
         _check_max_size(max_size)
-        if isinstance(lease, bool) or not isinstance(lease, (int, float)):
-            raise TypeError(f"lease must be a number of seconds, got {lease!r}")
+        check_duration("lease", lease)
         if not lease >= 0.05:
             raise ValueError(f"lease must be at least 0.05 s, got {lease!r}")
         if not isinstance(prefix, str):
@@ -178,7 +177,7 @@ class RedisTokenPool:
             # Braces would break the keys' hash tag; '|' separates the fields
             # of the line's entries.
             raise ValueError(f"prefix must be a non-empty str without '{{', '}}' or '|', got {prefix!r}")
-        self._timeout = _check_timeout("timeout", timeout)
+        self._timeout = check_seconds("timeout", timeout)
         self._client = client
         self._max_size = max_size
         self._lease_ms = int(lease * 1000)
@@ -244,7 +243,7 @@ class RedisTokenPool:
         """
         if self._closed:
             raise PoolClosed(f"get() from {self!r}")
-        wait = self._timeout if timeout is None else _check_timeout("timeout", timeout)
+        wait = self._timeout if timeout is None else check_seconds("timeout", timeout)
         queue_up = block and wait != 0
         token_id = uuid.uuid4().hex
         entry = f"{token_id}|{self._lease_ms}"
@@ -580,4 +579,4 @@ def _socket_timeout(client: Any) -> Optional[float]:
 
 
 def _check_max_size(max_size: object) -> None:
-    _check_size("max_size", max_size, least=1)  # a pool of no slots admits nobody
+    check_size("max_size", max_size, least=1)  # a pool of no slots admits nobody
