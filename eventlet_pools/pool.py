@@ -37,16 +37,28 @@ def _guarded(method: F) -> F:
     return guarded  # type: ignore[return-value]
 
 
-class _Slot:
-    """Type of the grant that means "capacity is yours: create an item"."""
+# What _Slot.item holds until an item is handed over that way.
+_NO_ITEM: Any = object()
 
-    __slots__ = ()
+
+class _Slot:
+    """A grant that means "capacity is yours: create an item".
+
+    Each is its own object, so that a shrinking resize() can take back the
+    newest grants whose waiters have not run yet (``revoked``): the longest
+    waiters keep theirs, whichever runs first.
+    """
+
+    __slots__ = ("item", "revoked")
+
+    def __init__(self) -> None:
+        self.revoked = False
+        # An item handed to the waiter after its slot was revoked.
+        self.item: Any = _NO_ITEM
 
     def __repr__(self) -> str:
-        return "<slot>"
+        return "<revoked slot>" if self.revoked else "<slot>"
 
-
-_SLOT: Any = _Slot()
 
 # Makes an item() context without calling an __init__ (a hot path).
 _new_context = object.__new__
@@ -255,6 +267,10 @@ class Pool(Generic[T]):
         self._dispose_now = dispose is not None or type(self).dispose is not Pool.dispose
         # Slots reserved for a create() in progress or granted to a waiter.
         self._creating = 0
+        # The slots granted to waiters that have not run yet, oldest first,
+        # and those of them a shrink took back (see _revoke_slots).
+        self._slots: deque[_Slot] = deque()
+        self._revoked: deque[_Slot] = deque()
         self._closed = False
         # The size the pool may grow to: max_size + max_overflow while open,
         # -1 once closed. Waiters are granted capacity, and put() keeps an
@@ -445,7 +461,7 @@ class Pool(Generic[T]):
                 raise
             if timer is not None:
                 timer.cancel()
-            if granted is not EXPIRED and granted is not _SLOT and not self._closed:
+            if granted is not EXPIRED and type(granted) is not _Slot and not self._closed:
                 self._counts.wait_times.append(self._clock() - started)  # _after_wait's commonest case
                 return granted  # type: ignore[no-any-return]
             got = self._after_wait(granted, timeout, started)
@@ -523,6 +539,7 @@ class Pool(Generic[T]):
         self._push_cap = -1
         if not self._closed:
             self._limit = new_size + self._opts.max_overflow
+            self._revoke_slots()
         if self._dispose_now:
             while self._size > new_size and self._free:
                 self._size -= 1
@@ -572,6 +589,8 @@ class Pool(Generic[T]):
         self._push_cap = -1
         self.order_as_stack = self._order_as_stack  # rebind _push to the new deque
         # Items must not sit free while greenthreads wait for one.
+        while items and self._revoked:
+            self._hand_to_revoked(items.popleft())
         while items and self._waiters:
             self._waiters.grant(items.popleft())
 
@@ -840,7 +859,7 @@ class Pool(Generic[T]):
         # (only when nobody waits: no jumping the line), else _WAIT.
         if self._limit < 0:  # closed (tested through _limit: see below)
             raise PoolClosed(f"get() from {self!r}")
-        if not self._waiters:
+        if not self._waiters and not self._revoked:
             if self._free:
                 return self._free.popleft()
             if self._size < self._limit and self._retry_due is None:
@@ -876,18 +895,26 @@ class Pool(Generic[T]):
             raise PoolTimeout(f"waited {timeout} s for an item of {self!r}")
         waited = self._clock() - started
         counts.wait_times.append(waited)
-        if granted is _SLOT:
-            if self._closed:
-                self._release_slot()
-                raise PoolClosed(f"{self!r} was closed while waiting")
-            if self._size > self._limit:
-                # Granted before a resize() shrank the pool: the slot is gone.
-                self._release_slot()
+        if type(granted) is _Slot:
+            if granted.item is not _NO_ITEM:
+                granted = granted.item  # handed an item after a revoke: as below
+            elif not granted.revoked:
+                _remove_identical(self._slots, granted)
+                if self._closed:
+                    self._release_slot()
+                    raise PoolClosed(f"{self!r} was closed while waiting")
+                return self._create_in_slot()
+            else:
+                # A shrinking resize() took the slot back before this ran
+                # (and counted it out): wait again, first in line.
+                _remove_identical(self._revoked, granted)
+                self._push_cap = -1
+                if self._closed:
+                    raise PoolClosed(f"{self!r} was closed while waiting")
                 if timeout is not None and timeout - waited <= 0:
                     counts.timeouts += 1
                     raise PoolTimeout(f"waited {timeout} s for an item of {self!r}")
                 return _AGAIN
-            return self._create_in_slot()
         if self._closed:
             self._size -= 1
             self._dispose_quietly(granted, "closed")
@@ -1084,6 +1111,7 @@ class Pool(Generic[T]):
         self._return_item(item)
         if (
             not self._waiters
+            and not self._revoked
             and not self._closed
             and self._size <= self._max_size
             and self._lock is None  # threads: every put takes the lock
@@ -1156,8 +1184,14 @@ class Pool(Generic[T]):
             self._dispose_quietly(item, "closed" if self._closed else "shrink")
             return
         if self._waiters:
+            if self._revoked:  # they were ahead of everyone in line
+                self._hand_to_revoked(item)
+                return
             # Straight to the waiter: it is checked out from now on.
             self._waiters.grant(item)
+            return
+        if self._revoked:
+            self._hand_to_revoked(item)
             return
         if size > self._max_size:
             self._size -= 1
@@ -1192,15 +1226,22 @@ class Pool(Generic[T]):
     # bookkeeping shared by the paths above
     def _abandon(self, granted: Any) -> None:
         # A waiter was granted something but died before it could run.
-        if granted is _SLOT:
-            if self._waiters and self._size <= self._limit:
-                self._waiters.grant(_SLOT)
+        if type(granted) is _Slot:
+            if granted.item is not _NO_ITEM:
+                granted = granted.item  # an item after all: passed on below
+            elif granted.revoked:
+                _remove_identical(self._revoked, granted)  # counted out already
+                self._push_cap = -1
+                return
             else:
-                self._release_slot()
-            return
+                _remove_identical(self._slots, granted)
+                self._release_slot()  # to the next in line
+                return
         if self._size > self._limit:
             self._size -= 1
             self._dispose_quietly(granted, "closed" if self._closed else "shrink")
+        elif self._revoked:
+            self._hand_to_revoked(granted)
         elif self._waiters:
             self._waiters.grant(granted)
         elif self._size > self._max_size:
@@ -1220,11 +1261,46 @@ class Pool(Generic[T]):
     def _grant_free_capacity(self) -> None:
         # Whenever capacity frees up, the first waiters get to create
         # (unless a create_retry backoff is pending: then maintenance does).
+        # Slots a shrink took back from waiters that have not run yet come
+        # back first: those waiters were ahead of everyone still in line.
+        revoked = self._revoked
+        while revoked and self._size < self._limit and self._retry_due is None:
+            slot = revoked.popleft()
+            slot.revoked = False
+            self._slots.append(slot)
+            self._size += 1
+            self._creating += 1
         waiters = self._waiters
         while waiters and self._size < self._limit and self._retry_due is None:
             self._size += 1
             self._creating += 1
-            waiters.grant(_SLOT)
+            waiters.grant(self._new_slot())
+
+    def _new_slot(self) -> _Slot:
+        # A creation slot for a waiter, noted until the waiter runs.
+        slot = _Slot()
+        self._slots.append(slot)
+        return slot
+
+    def _revoke_slots(self) -> None:
+        # After a shrink: take back granted slots whose waiters have not run
+        # yet, newest first, while the pool is over its new limit.
+        # They wait in _revoked (oldest first) until they run or get it back.
+        slots = self._slots
+        while slots and self._size > self._limit:
+            slot = slots.pop()
+            slot.revoked = True
+            self._revoked.appendleft(slot)
+            self._creating -= 1
+            self._size -= 1
+            self._push_cap = -1  # returned items must go to them, not free_items
+
+    def _hand_to_revoked(self, item: T) -> None:
+        # The oldest waiter whose slot a shrink took back, and which has not
+        # run yet, gets this item instead: it is checked out from now on.
+        slot = self._revoked.popleft()
+        slot.revoked = False
+        slot.item = item
 
     def _dispose_quietly(self, item: T, reason: str, error: Optional[Exception] = None) -> None:
         # Every item the pool drops passes here, whatever the reason.
@@ -1550,7 +1626,7 @@ class Channel(Generic[T]):
         As in eventlet, an item on its way to a waiter is in neither
         ``free_items`` nor anybody's hands yet; this is where to find it.
         """
-        return deque(value for value in self._pool._waiters.in_transit() if value is not _SLOT)
+        return deque(value for value in self._pool._waiters.in_transit() if type(value) is not _Slot)
 
     def qsize(self) -> int:
         """How many items are on their way to waiters (``len(queue)``)."""

@@ -449,3 +449,67 @@ def test_pool_as_context_manager_and_a_raising_dispose(runner: Runner) -> None:
         assert tracker.alive == 0  # disposed despite the error (it is logged)
 
     runner.run(body)
+
+
+def test_a_shrink_takes_back_the_newest_granted_slot(runner: Runner) -> None:
+    # Found by the hypothesis state machine: two waiters were granted slots
+    # to create in, and a shrink left room for one. The first to run used
+    # to give its slot up, so the later waiter was served first.
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=0)
+        served: list[str] = []
+
+        def waiter(name: str) -> Any:
+            item = pool.get(timeout=30)
+            served.append(name)
+            return item
+
+        first = runner.spawn(waiter, "first")
+        runner.until(lambda: pool.waiting() == 1)
+        second = runner.spawn(waiter, "second")
+        runner.until(lambda: pool.waiting() == 2)
+        with pool._lock or contextlib.nullcontext():  # threads: no grantee runs in between
+            pool.resize(2)  # both are granted a slot...
+            pool.resize(1)  # ...and the newest gives its slot back
+        item = first.wait()
+        runner.until(lambda: pool.waiting() == 1)  # the second waits again
+        assert served == ["first"]
+        pool.put(item)
+        pool.put(second.wait())
+        assert served == ["first", "second"]
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+def test_an_item_returned_after_a_shrink_goes_to_the_oldest_waiter_whose_slot_it_took(
+    runner: Runner,
+) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=1)
+        held = pool.get()
+        served: list[tuple[str, Any]] = []
+
+        def waiter(name: str) -> None:
+            item = pool.get(timeout=30)
+            served.append((name, item))
+            pool.put(item)
+
+        first = runner.spawn(waiter, "first")
+        runner.until(lambda: pool.waiting() == 1)
+        second = runner.spawn(waiter, "second")
+        runner.until(lambda: pool.waiting() == 2)
+        with pool._lock or contextlib.nullcontext():  # threads: no grantee runs in between
+            pool.resize(3)  # both are granted a slot to create in...
+            pool.resize(1)  # ...both are taken back: only the held item fits
+            pool.put(held)  # the first of them gets it, not a newcomer or the free list
+            assert not pool._free  # (free_items would let the waiters run first)
+        first.wait()
+        second.wait()
+        assert served == [("first", held), ("second", held)]
+        assert tracker.created == [held]
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
