@@ -1,4 +1,4 @@
-"""Item lifecycle: the options, the per-item records, the maintenance greenthread.
+"""Item lifecycle: the options and the per-item records.
 
 A pool with none of the lifecycle options set keeps no per-item state at all;
 that is what keeps its uncontended get/put as fast as the core. Once an option
@@ -6,14 +6,8 @@ that is what keeps its uncontended get/put as fast as the core. Once an option
 each item it knows: when it was created, last returned and last checked, how
 often it was used, and, while it is checked out, since when and from where.
 
-Upkeep that cannot wait for a caller (evicting idle and aged items, health
-checks of free items, leak detection, refilling ``min_size``, retrying a
-failed create) runs in one background greenthread per pool, started the first
-time an option needs it. It holds only a weak reference to its pool between
-rounds, so a pool that is dropped without close() is still garbage collected,
-and its greenthread then ends. Each round works out the next moment something
-falls due and sleeps until then; the pool moves that moment earlier when a
-checkout or checkin brings a deadline forward.
+What the options ask of items over time is done by the get/put paths
+(_tracked.py) and by the background rounds of maintenance.py.
 """
 
 from __future__ import annotations
@@ -22,30 +16,19 @@ import logging
 import random
 import sys
 import traceback
-import weakref
 from dataclasses import dataclass
 from numbers import Real
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from eventlet_pools._validate import check_callable, check_seconds, check_size
 
-if TYPE_CHECKING:
-    from eventlet_pools.pool import Pool
-
-__all__ = ["Backoff", "Options", "Record", "Upkeep"]
+__all__ = ["Backoff", "Options", "Record"]
 
 logger = logging.getLogger("eventlet_pools")
 
 #: How many frames of a checkout's stack are kept for leak reports.
 STACK_DEPTH = 24
-
-# The shortest wait between two maintenance rounds.
-_MIN_ROUND_GAP = 0.001
-
-# How long the maintenance greenthread waits after a round that raised,
-# so a persistent bug cannot turn it into a busy loop.
-_ROUND_ERROR_DELAY = 1.0
 
 
 @dataclass(frozen=True)
@@ -262,70 +245,3 @@ class Record:
             ]
         )
         return "".join(summary.format())
-
-
-class Upkeep:
-    """The maintenance greenthread of one pool, and when it should run next.
-
-    ``due`` is the clock reading the greenthread sleeps until (``None``:
-    nothing is due). :meth:`need_by` moves it earlier; :meth:`stop` ends the
-    greenthread at its next turn.
-    """
-
-    __slots__ = ("__weakref__", "_alarm", "_clock", "due", "thread")
-
-    def __init__(self, pool: Pool[Any], clock: Callable[[], float]) -> None:
-        # A greenthread, a daemon thread (threads) or a task (asyncio).
-        alarm = pool._backend.alarm()
-        self._alarm = alarm
-        self._clock = clock
-        self.due: Optional[float] = None
-        # The weakref callback wakes the greenthread when the pool is
-        # collected; it closes over the alarm only, never the pool.
-        ref = weakref.ref(pool, lambda _ref: alarm.stop())
-        self.thread: Any = pool._spawn(_run, ref, alarm, weakref.ref(self))
-
-    def need_by(self, when: float) -> None:
-        """Make sure a round runs no later than clock reading ``when``."""
-        if self.due is None or when < self.due:
-            self.due = when
-            self._alarm.reschedule(when - self._clock())
-
-    def end_round(self, due: Optional[float]) -> Optional[float]:
-        """Merge the round's next deadline with any moved in meanwhile; return the delay."""
-        if due is not None and (self.due is None or due < self.due):
-            self.due = due
-        return None if self.due is None else self.due - self._clock()
-
-    def stop(self) -> None:
-        """End the greenthread at its next turn (it finishes a round in progress)."""
-        self._alarm.stop()
-
-
-def _run(ref: weakref.ref[Pool[Any]], alarm: Any, upkeep_ref: weakref.ref[Upkeep]) -> None:
-    # Sleep until due, run a round, repeat. Between rounds only the weak
-    # references and the alarm are alive here, never the pool itself.
-    upkeep = upkeep_ref()
-    delay = None if upkeep is None else upkeep.end_round(None)
-    del upkeep
-    first = True
-    while True:
-        if not (first and delay is not None and delay <= 0):  # due at start: no extra turn
-            alarm.wait(delay)
-        first = False
-        pool = ref()
-        upkeep = upkeep_ref()
-        if alarm.stopped or pool is None or upkeep is None or pool.closed:
-            return
-        try:
-            with pool._guard:  # the pool's lock, with the threads backend
-                upkeep.due = None  # need_by() calls during the round set it again
-                delay = upkeep.end_round(pool._upkeep_round())
-            if delay is not None and delay < _MIN_ROUND_GAP:
-                # Something is due again at once: a deadline the round
-                # could not act on. Never let that become a busy loop.
-                delay = _MIN_ROUND_GAP
-        except Exception:
-            logger.exception("maintenance round of %r raised; retrying in %s s", pool, _ROUND_ERROR_DELAY)
-            delay = _ROUND_ERROR_DELAY
-        del pool, upkeep

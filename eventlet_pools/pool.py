@@ -1,8 +1,9 @@
-"""Pool: free items, size accounting, get/put/item/resize/close, lifecycle upkeep."""
+"""Pool: free items, capacity, get/put/item/resize/close; its other parts
+(the tracked path, maintenance, events and statistics) are mixed in from
+modules of their own (see _base.py)."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections import deque
@@ -10,55 +11,22 @@ from types import TracebackType
 from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
 from eventlet_pools._backends import Backend, backend_for
+from eventlet_pools._base import NO_ITEM, Slot, guarded, remove_identical
+from eventlet_pools._observe import Observed
+from eventlet_pools._tracked import TrackedPath
 from eventlet_pools._validate import check_callable, check_get_args, check_seconds, check_size
 from eventlet_pools._waiters import EXPIRED, run_bridged
 from eventlet_pools.errors import PoolClosed, PoolError, PoolTimeout
-from eventlet_pools.events import Listener, PoolEvent, check_listener, deliver
-from eventlet_pools.lifecycle import Backoff, Options, Record, Upkeep
-from eventlet_pools.stats import Counters, PoolConfig, PoolStats, percentile
+from eventlet_pools.events import Listener
+from eventlet_pools.lifecycle import Backoff, Options, Record
+from eventlet_pools.maintenance import Maintenance, Upkeep
+from eventlet_pools.stats import Counters
 
 __all__ = ["Channel", "Pool"]
 
 T = TypeVar("T")
 
 logger = logging.getLogger("eventlet_pools")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _guarded(method: F) -> F:
-    # Public methods other than get/put run under the pool's lock with the
-    # threads backend (get and put pick locked slow paths in _set_mode).
-    @functools.wraps(method)
-    def guarded(self: Pool[Any], *args: Any, **kwargs: Any) -> Any:
-        with self._guard:
-            return method(self, *args, **kwargs)
-
-    return guarded  # type: ignore[return-value]
-
-
-# What _Slot.item holds until an item is handed over that way.
-_NO_ITEM: Any = object()
-
-
-class _Slot:
-    """A grant that means "capacity is yours: create an item".
-
-    Each is its own object, so that a shrinking resize() can take back the
-    newest grants whose waiters have not run yet (``revoked``): the longest
-    waiters keep theirs, whichever runs first.
-    """
-
-    __slots__ = ("item", "revoked")
-
-    def __init__(self) -> None:
-        self.revoked = False
-        # An item handed to the waiter after its slot was revoked.
-        self.item: Any = _NO_ITEM
-
-    def __repr__(self) -> str:
-        return "<revoked slot>" if self.revoked else "<slot>"
-
 
 # Makes an item() context without calling an __init__ (a hot path).
 _new_context = object.__new__
@@ -69,20 +37,7 @@ _WAIT: Any = object()
 _AGAIN: Any = object()
 
 
-def _remove_identical(seq: deque[Any] | list[Any], item: object) -> None:
-    # Identity, not equality: two equal connections are still two connections.
-    # Grants go out in FIFO order, so the item is usually the first one.
-    if seq[0] is item:
-        del seq[0]
-        return
-    for index, candidate in enumerate(seq):
-        if candidate is item:
-            del seq[index]
-            return
-    raise PoolError(f"pool bookkeeping lost track of {item!r}")  # pragma: no cover
-
-
-class Pool(Generic[T]):
+class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
     """A bounded set of reusable items, handed out to greenthreads one at a time.
 
     The pool creates items on demand, up to ``max_size`` alive at once, and
@@ -188,8 +143,6 @@ class Pool(Generic[T]):
     # slots: their speed then does not depend on how many attributes a
     # subclass adds to the instance dict (the rest of the state lives there).
     __slots__ = (
-        "__dict__",
-        "__weakref__",
         "_free",
         "_get_gate",
         "_gets",
@@ -269,8 +222,8 @@ class Pool(Generic[T]):
         self._creating = 0
         # The slots granted to waiters that have not run yet, oldest first,
         # and those of them a shrink took back (see _revoke_slots).
-        self._slots: deque[_Slot] = deque()
-        self._revoked: deque[_Slot] = deque()
+        self._slots: deque[Slot] = deque()
+        self._revoked: deque[Slot] = deque()
         self._closed = False
         # The size the pool may grow to: max_size + max_overflow while open,
         # -1 once closed. Waiters are granted capacity, and put() keeps an
@@ -461,7 +414,7 @@ class Pool(Generic[T]):
                 raise
             if timer is not None:
                 timer.cancel()
-            if granted is not EXPIRED and type(granted) is not _Slot and not self._closed:
+            if granted is not EXPIRED and type(granted) is not Slot and not self._closed:
                 self._counts.wait_times.append(self._clock() - started)  # _after_wait's commonest case
                 return granted  # type: ignore[no-any-return]
             got = self._after_wait(granted, timeout, started)
@@ -486,7 +439,7 @@ class Pool(Generic[T]):
         context._held = False
         return context
 
-    @_guarded
+    @guarded
     def discard(self, item: T) -> None:
         """Drop a checked-out item that is broken; its slot is freed.
 
@@ -517,7 +470,7 @@ class Pool(Generic[T]):
             self._untracked_out -= 1
         self._drop(item, reason)
 
-    @_guarded
+    @guarded
     def resize(self, new_size: int) -> None:
         """Change ``max_size`` at run time.
 
@@ -555,13 +508,13 @@ class Pool(Generic[T]):
     def max_size(self, new_size: int) -> None:
         self.resize(new_size)
 
-    @_guarded
+    @guarded
     def free(self) -> int:
         """How many get() calls would succeed now without waiting (overflow included)."""
         free = len(self._free) + self._max_size + self._opts.max_overflow - self._size
         return free if free > 0 else 0
 
-    @_guarded
+    @guarded
     def waiting(self) -> int:
         """How many greenthreads are waiting for an item."""
         return len(self._waiters)
@@ -581,7 +534,7 @@ class Pool(Generic[T]):
         return self._free
 
     @free_items.setter
-    @_guarded
+    @guarded
     def free_items(self, items: deque[T]) -> None:
         if not isinstance(items, deque):
             raise TypeError(f"free_items must be a collections.deque, got {type(items).__name__}")
@@ -609,7 +562,7 @@ class Pool(Generic[T]):
         return self._size
 
     @current_size.setter
-    @_guarded
+    @guarded
     def current_size(self, size: int) -> None:
         check_size("current_size", size)
         shrank = size < self._size
@@ -634,7 +587,7 @@ class Pool(Generic[T]):
         return self._order_as_stack
 
     @order_as_stack.setter
-    @_guarded
+    @guarded
     def order_as_stack(self, as_stack: bool) -> None:
         if not isinstance(as_stack, int):  # bools are ints; 'no' is not
             raise TypeError(f"order_as_stack must be True or False, got {as_stack!r}")
@@ -678,7 +631,7 @@ class Pool(Generic[T]):
         """True once :meth:`close` was called."""
         return self._closed
 
-    @_guarded
+    @guarded
     def close(self) -> None:
         """Stop handing out items; idempotent.
 
@@ -715,107 +668,6 @@ class Pool(Generic[T]):
 
         The default does nothing (eventlet's pool just forgets the item).
         """
-
-    # ------------------------------------------------------------------
-    # events and statistics
-    @_guarded
-    def listen(self, event: str, fn: Listener) -> None:
-        """Call ``fn(PoolEvent)`` each time ``event`` happens; idempotent.
-
-        Events: ``create``, ``create_failed``, ``checkout``, ``checkin``,
-        ``dispose`` (with a ``reason``), ``leak``. See :mod:`eventlet_pools.events`
-        for when each fires and what a raising listener does. Listening to
-        ``checkout`` or ``checkin`` makes every get/put take the slow path.
-
-        Raises:
-          ValueError: an unknown event name.
-          TypeError: ``fn`` is not callable.
-        """
-        name = check_listener(event, fn)
-        current = self._listeners.get(name, ())
-        if fn not in current:
-            self._listeners[name] = (*current, fn)
-        self._set_mode()
-
-    @_guarded
-    def unlisten(self, event: str, fn: Listener) -> None:
-        """Stop calling ``fn`` for ``event``.
-
-        Raises:
-          ValueError: an unknown event name, or ``fn`` is not listening to it.
-        """
-        name = check_listener(event, fn)
-        current = self._listeners.get(name, ())
-        if fn not in current:
-            raise ValueError(f"{fn!r} is not listening to {name!r} events of {self!r}")
-        rest = tuple(other for other in current if other != fn)
-        if rest:
-            self._listeners[name] = rest
-        else:
-            del self._listeners[name]
-        self._set_mode()
-
-    @_guarded
-    def stats(self) -> PoolStats:
-        """A frozen snapshot of sizes, counters and recent wait times."""
-        opts = self._opts
-        counts = self._counts
-        waits = sorted(counts.wait_times)
-        return PoolStats(
-            config=PoolConfig(
-                min_size=self.min_size,
-                max_size=self._max_size,
-                max_overflow=opts.max_overflow,
-                timeout=self._timeout,
-                max_age=opts.max_age,
-                max_idle=opts.max_idle,
-                max_uses=opts.max_uses,
-                health_check_interval=opts.health_check_interval,
-                max_hold=opts.max_hold,
-                reclaim_after=opts.reclaim_after,
-                check=opts.check is not None,
-                reset=opts.reset is not None,
-                create_retry=opts.create_retry is not None,
-            ),
-            closed=self._closed,
-            size=self._size,
-            free_items=len(self._free),
-            free=self.free(),
-            checked_out=self._size - len(self._free) - self._creating,
-            creating=self._creating,
-            waiting=len(self._waiters),
-            gets=self._gets,
-            waits=counts.waits,
-            timeouts=counts.timeouts,
-            created=counts.created,
-            create_errors=counts.create_errors,
-            disposed=dict(counts.disposed),
-            checks=counts.checks,
-            checks_failed=counts.checks_failed,
-            leaks=counts.leaks,
-            reclaimed=counts.reclaimed,
-            wait_p50=percentile(waits, 0.50),
-            wait_p99=percentile(waits, 0.99),
-            wait_max=waits[-1] if waits else None,
-        )
-
-    def status(self) -> str:
-        """One human-readable line: sizes, the main counters, recent waits."""
-        s = self.stats()
-        waits = (
-            f"wait p50={s.wait_p50 * 1000:.1f}ms p99={s.wait_p99 * 1000:.1f}ms"
-            if s.wait_p50 is not None and s.wait_p99 is not None
-            else "no waits"
-        )
-        state = "closed" if s.closed else "open"
-        return (
-            f"{type(self).__name__} {state}: {s.size}/{s.config.max_size}"
-            f"{f' (+{s.config.max_overflow} overflow)' if s.config.max_overflow else ''}"
-            f" alive, {s.checked_out} out, {s.free_items} free, {s.creating} creating,"
-            f" {s.waiting} waiting | gets={s.gets} waits={s.waits} timeouts={s.timeouts}"
-            f" created={s.created} create_errors={s.create_errors}"
-            f" disposed={sum(s.disposed.values())} leaks={s.leaks} | {waits}"
-        )
 
     def __enter__(self) -> Pool[T]:
         return self
@@ -895,11 +747,11 @@ class Pool(Generic[T]):
             raise PoolTimeout(f"waited {timeout} s for an item of {self!r}")
         waited = self._clock() - started
         counts.wait_times.append(waited)
-        if type(granted) is _Slot:
-            if granted.item is not _NO_ITEM:
+        if type(granted) is Slot:
+            if granted.item is not NO_ITEM:
                 granted = granted.item  # handed an item after a revoke: as below
             elif not granted.revoked:
-                _remove_identical(self._slots, granted)
+                remove_identical(self._slots, granted)
                 if self._closed:
                     self._release_slot()
                     raise PoolClosed(f"{self!r} was closed while waiting")
@@ -907,7 +759,7 @@ class Pool(Generic[T]):
             else:
                 # A shrinking resize() took the slot back before this ran
                 # (and counted it out): wait again, first in line.
-                _remove_identical(self._revoked, granted)
+                remove_identical(self._revoked, granted)
                 self._push_cap = -1
                 if self._closed:
                     raise PoolClosed(f"{self!r} was closed while waiting")
@@ -920,130 +772,6 @@ class Pool(Generic[T]):
             self._dispose_quietly(granted, "closed")
             raise PoolClosed(f"{self!r} was closed while waiting")
         return granted
-
-    def _get_managed(self, block: bool, timeout: Optional[float]) -> T:
-        # get() with lifecycle options: validate what _acquire hands out,
-        # replace what fails, and keep waiting through create errors while
-        # create_retry is on and time is left.
-        clock = self._clock
-        retry = self._opts.create_retry is not None
-        wait = check_get_args(block, timeout)
-        if wait is None:
-            wait = self._timeout
-        deadline = None if wait is None else clock() + wait
-        # check() runs within the caller's time (a get that may not wait at
-        # all, block=False or timeout=0, still lets a check finish).
-        check_by = deadline if block and wait else None
-        remaining = wait
-        create_now = False  # True: we hold a slot after a failed validation
-        had_turn = False  # True: our create failed; we wait first in line
-        while True:
-            try:
-                if create_now:
-                    create_now = False
-                    item = self._create_in_slot()
-                else:
-                    item = self._acquire(block, remaining, had_turn)
-            except PoolTimeout as timed_out:
-                error = self._create_error
-                if retry and error is not None:
-                    # A new exception for each caller, chained to the error:
-                    # the stored one is never raised (its traceback would grow
-                    # and be shared by every greenthread that raised it).
-                    raise PoolTimeout(f"{timed_out}; create() kept failing: {error!r}") from error
-                raise
-            except PoolError:
-                raise
-            except Exception:
-                # create() failed; its slot went back. With create_retry,
-                # maintenance retries and we wait for the result, ahead of
-                # everyone who came after us.
-                if not retry or not block or self._closed:
-                    raise
-                if deadline is not None:
-                    remaining = deadline - clock()
-                    if remaining <= 0:
-                        raise
-                had_turn = True
-                continue
-            rec = self._records.get(id(item))
-            if rec is None or rec.item is not item:
-                rec = self._records[id(item)] = Record(item, clock())
-            if rec.fresh:
-                rec.fresh = False
-            elif not self._fit_for_checkout(item, rec, check_by):
-                # The failed item's capacity is still ours: create in it,
-                # unless the pool shrank or closed meanwhile.
-                if self._size > self._limit:
-                    self._release_slot()
-                else:
-                    create_now = True
-                if deadline is not None:
-                    remaining = max(0.0, deadline - clock())
-                continue
-            return self._check_out(item, rec)
-
-    def _fit_for_checkout(self, item: T, rec: Record, deadline: Optional[float] = None) -> bool:
-        # Age, then check(): False disposes the item and leaves its
-        # capacity counted as a creation slot for the caller. On eventlet,
-        # check() is interrupted at the caller's deadline.
-        opts = self._opts
-        reason = None
-        error: Optional[Exception] = None
-        if opts.max_age is not None and self._clock() - rec.created >= opts.max_age:
-            reason = "aged"
-        elif opts.check is not None:
-            self._counts.checks += 1
-            finished = True
-            backend = self._backend
-            try:
-                # Without the pool's lock (threads): it may be a round trip.
-                if deadline is not None:
-                    finished, ok = backend.call_within(
-                        deadline - self._clock(), backend.call_unlocked, opts.check, item
-                    )
-                else:
-                    ok = backend.call_unlocked(opts.check, item)
-            except Exception as exc:
-                ok, error = False, exc
-            except BaseException:
-                # Interrupted mid-check: the item's state is unknown.
-                self._drop(item, "check_failed")
-                raise
-            if not finished:
-                self._counts.checks_failed += 1
-                self._counts.timeouts += 1
-                self._drop(item, "check_failed")  # its state is unknown too
-                raise PoolTimeout(f"check() of an item of {self!r} outlasted the get() timeout")
-            if ok:
-                rec.checked = self._clock()
-                return True
-            self._counts.checks_failed += 1
-            reason = "check_failed"
-        else:
-            return True
-        self._creating += 1
-        self._dispose_quietly(item, reason, error)
-        return False
-
-    def _check_out(self, item: T, rec: Record) -> T:
-        opts = self._opts
-        now = self._clock()
-        rec.uses += 1
-        rec.out_since = now
-        rec.leak_reported = False
-        if opts.report_leak_after is not None:
-            # get() <- _get_managed <- here: start at get's caller.
-            rec.capture_stack(3)
-            self._need_upkeep_by(now + opts.report_leak_after)
-        listeners = self._listeners.get("checkout")
-        if listeners:
-            try:
-                deliver(listeners, PoolEvent("checkout", self, item))
-            except BaseException:
-                self._put_back(item, rec)
-                raise
-        return item
 
     def _create_in_slot(self) -> T:
         # The caller already counted this creation in current_size and
@@ -1118,63 +846,6 @@ class Pool(Generic[T]):
         ):
             self._push_cap = self._size - self._creating
 
-    def _put_managed(self, item: T) -> None:
-        clock = self._clock
-        rec = self._record_of(item)
-        if rec is None:
-            # Only an item checked out before lifecycle tracking started (a
-            # checkout listener added later) may come back untracked: trust
-            # the count for as many of those as there were.
-            self._check_out_count(item)
-            if self._untracked_out <= 0:
-                raise PoolError(f"{item!r} was never checked out of {self!r}")
-            self._untracked_out -= 1
-            rec = self._records[id(item)] = Record(item, clock())
-            rec.uses = 1
-        elif rec.reclaimed:
-            logger.warning("%r came back to %r after its slot was reclaimed; disposing it", item, self)
-            self._dispose_quietly(item, "reclaimed")
-            return
-        elif rec.out_since is None:
-            raise PoolError(f"{item!r} is not checked out of {self!r} (returned twice?)")
-        rec.out_since = None
-        rec.stack = None
-        opts = self._opts
-        reason = None
-        error: Optional[Exception] = None
-        if self._size > self._limit:
-            pass  # closed or shrunk: _return_item disposes it, no reset needed
-        elif opts.max_uses is not None and rec.uses >= opts.max_uses:
-            reason = "uses"
-        elif opts.max_age is not None and clock() - rec.created >= opts.max_age:
-            reason = "aged"
-        elif opts.reset is not None:
-            try:
-                self._backend.call_unlocked(opts.reset, item)
-            except Exception as exc:
-                logger.warning("reset(%r) raised %r; disposing the item", item, exc)
-                reason, error = "reset_failed", exc
-            except BaseException:
-                self._drop(item, "reset_failed")
-                raise
-        listeners = self._listeners.get("checkin")
-        try:
-            if listeners:
-                deliver(listeners, PoolEvent("checkin", self, item))
-        finally:
-            if reason is None:
-                self._put_back(item, rec)
-            else:
-                self._drop(item, reason, error)
-
-    def _put_back(self, item: T, rec: Optional[Record]) -> None:
-        # An item the caller held goes back in without reset or events.
-        if rec is not None:
-            rec.out_since = None
-            rec.used = rec.checked = self._clock()
-            self._note_free(rec)
-        self._return_item(item)
-
     def _return_item(self, item: T) -> None:
         # Where a returning item goes: disposed (closed, shrunk, overflow),
         # to the first waiter, or into free_items.
@@ -1226,15 +897,15 @@ class Pool(Generic[T]):
     # bookkeeping shared by the paths above
     def _abandon(self, granted: Any) -> None:
         # A waiter was granted something but died before it could run.
-        if type(granted) is _Slot:
-            if granted.item is not _NO_ITEM:
+        if type(granted) is Slot:
+            if granted.item is not NO_ITEM:
                 granted = granted.item  # an item after all: passed on below
             elif granted.revoked:
-                _remove_identical(self._revoked, granted)  # counted out already
+                remove_identical(self._revoked, granted)  # counted out already
                 self._push_cap = -1
                 return
             else:
-                _remove_identical(self._slots, granted)
+                remove_identical(self._slots, granted)
                 self._release_slot()  # to the next in line
                 return
         if self._size > self._limit:
@@ -1276,9 +947,9 @@ class Pool(Generic[T]):
             self._creating += 1
             waiters.grant(self._new_slot())
 
-    def _new_slot(self) -> _Slot:
+    def _new_slot(self) -> Slot:
         # A creation slot for a waiter, noted until the waiter runs.
-        slot = _Slot()
+        slot = Slot()
         self._slots.append(slot)
         return slot
 
@@ -1320,27 +991,6 @@ class Pool(Generic[T]):
         if self._opts.any_set and self._size < min(self.min_size, self._max_size):
             self._need_upkeep_by(self._clock())
 
-    def _emit(self, name: str, item: Any, **fields: Any) -> None:
-        listeners = self._listeners.get(name)
-        if listeners:
-            deliver(listeners, PoolEvent(name, self, item, **fields))
-
-    def _set_mode(self) -> None:
-        # Managed mode (per-item records, slow get/put) is on while any
-        # lifecycle option or checkout/checkin listener is.
-        listeners = self._listeners
-        managed = self._opts.any_set or "checkout" in listeners or "checkin" in listeners
-        if not managed:
-            self._records.clear()
-            self._untracked_out = 0
-        elif not self._managed:
-            # Tracking starts now: items already out have no record.
-            self._untracked_out = self._size - len(self._free) - self._creating
-        self._managed = managed
-        # Threads take the lock on every get: never the unlocked fast path.
-        self._get_gate = managed or self._lock is not None
-        self._push_cap = -1
-
     def _get_slow(self, block: bool, timeout: Optional[float]) -> T:
         # get() when no item is free (or options or threads need more):
         # under the lock with threads, which a waiter gives up while it
@@ -1374,208 +1024,6 @@ class Pool(Generic[T]):
         # Start work nobody waits for: a greenthread, a daemon thread with
         # the threads backend, a task of the running loop with asyncio.
         return self._backend.spawn(function, *args)
-
-    def _record_of(self, item: T) -> Optional[Record]:
-        rec = self._records.get(id(item))
-        return rec if rec is not None and rec.item is item else None
-
-    # ------------------------------------------------------------------
-    # upkeep: what the maintenance greenthread does (see lifecycle.py)
-    def _need_upkeep_by(self, when: float) -> None:
-        # Start the maintenance greenthread if need be, and make sure it
-        # runs no later than ``when``.
-        if self._closed:
-            return
-        upkeep = self._upkeep
-        if upkeep is None:
-            if not self._backend.can_spawn():
-                return  # asyncio, made outside its loop: the first call inside starts it
-            upkeep = self._upkeep = Upkeep(self, self._clock)
-        upkeep.need_by(when)
-
-    def _note_free(self, rec: Record) -> None:
-        # An item became free: its idle, age and health deadlines start now.
-        if self._opts.timed:
-            due = rec.due_while_free(self._opts, idle_counts=True)
-            if due is not None:
-                self._need_upkeep_by(due)
-
-    def _schedule_retry(self, error: Exception) -> None:
-        backoff = self._opts.create_retry
-        assert backoff is not None
-        self._create_error = error
-        delay = backoff.delay(self._retry_attempt)
-        self._retry_attempt += 1
-        self._retry_due = self._clock() + delay
-        self._need_upkeep_by(self._retry_due)
-
-    def _upkeep_round(self) -> Optional[float]:
-        """One maintenance round; returns the clock reading the next is due."""
-        if self._closed:
-            return None
-        for item in self._free:  # items free before tracking started
-            if self._record_of(item) is None:
-                self._records[id(item)] = Record(item, self._clock())
-        self._evict_free()
-        self._find_leaks()
-        self._check_free()
-        self._refill()
-        self._grant_free_capacity()
-        return None if self._closed else self._next_due()
-
-    def _evict_free(self) -> None:
-        opts = self._opts
-        if opts.max_age is None and opts.max_idle is None:
-            return
-        keep = min(self.min_size, self._max_size)
-        now = self._clock()
-        for item in list(self._free):  # a snapshot: dispose() may switch
-            if not any(f is item for f in self._free):
-                continue  # handed out while an earlier dispose switched
-            rec = self._records[id(item)]
-            if opts.max_age is not None and now - rec.created >= opts.max_age:
-                reason = "aged"
-            elif opts.max_idle is not None and now - rec.used >= opts.max_idle and self._size > keep:
-                reason = "idle"
-            else:
-                continue
-            _remove_identical(self._free, item)
-            self._size -= 1
-            self._dispose_quietly(item, reason)
-
-    def _find_leaks(self) -> None:
-        opts = self._opts
-        if opts.max_hold is None and opts.reclaim_after is None:
-            return
-        report_after = opts.report_leak_after
-        assert report_after is not None
-        now = self._clock()
-        for rec in list(self._records.values()):
-            if rec.out_since is None or rec.reclaimed:
-                continue
-            held = now - rec.out_since
-            if held >= report_after and not rec.leak_reported:
-                rec.leak_reported = True
-                self._counts.leaks += 1
-                stack = rec.format_stack()
-                logger.warning(
-                    "%r has been checked out of %r for %.3f s; checked out at:\n%s",
-                    rec.item,
-                    self,
-                    held,
-                    stack,
-                )
-                self._emit("leak", rec.item, held=held, stack=stack)
-            if opts.reclaim_after is not None and held >= opts.reclaim_after and not rec.reclaimed:
-                rec.reclaimed = True
-                self._counts.reclaimed += 1
-                self._size -= 1
-                self._push_cap = -1
-                logger.warning(
-                    "reclaimed the slot of %r from %r after %.3f s; the item is disposed when it comes back",
-                    rec.item,
-                    self,
-                    held,
-                )
-                self._grant_free_capacity()
-                if self._size < min(self.min_size, self._max_size):
-                    self._need_upkeep_by(now)
-
-    def _check_free(self) -> None:
-        # Health checks take one free item out at a time (so no get() can
-        # have it meanwhile), check it, and put it back or drop it.
-        opts = self._opts
-        interval = opts.health_check_interval
-        check = opts.check
-        if interval is None or check is None:
-            return
-        for item in list(self._free):  # a snapshot: check() may switch
-            rec = self._record_of(item)
-            if self._closed or rec is None or self._clock() - rec.checked < interval:
-                continue
-            if not any(f is item for f in self._free):
-                continue  # handed out while an earlier check switched
-            _remove_identical(self._free, item)
-            self._counts.checks += 1
-            ok = False
-            error: Optional[Exception] = None
-            try:
-                ok = bool(self._backend.call_unlocked(check, item))  # out of free_items: no one else has it
-            except Exception as exc:
-                error = exc
-            finally:
-                if ok:
-                    rec.checked = self._clock()
-                    self._return_item(item)
-                else:
-                    self._counts.checks_failed += 1
-                    self._drop(item, "check_failed", error)
-
-    def _refill(self) -> None:
-        # Create up to min_size, and with create_retry, for waiters once
-        # the backoff has passed.
-        target = min(self.min_size, self._max_size)
-        if self._retry_due is not None and self._size >= self._limit:
-            # Full again (items came back, or a resize): nothing to retry;
-            # waiters are served by returning items.
-            self._retry_due = None
-        while not self._closed and self._size < self._limit:
-            if self._retry_due is not None:
-                if self._clock() < self._retry_due:
-                    return
-                if not (self._waiters or self._size < target):
-                    self._retry_due = None
-                    return
-            elif self._size >= target:
-                return
-            self._size += 1
-            self._creating += 1
-            try:
-                new = self._new_item()
-            except Exception as exc:
-                self._creating -= 1
-                self._size -= 1
-                if self._opts.create_retry is not None:
-                    self._schedule_retry(exc)
-                else:
-                    logger.warning("refilling %r to min_size failed: %r", self, exc)
-                return
-            except BaseException:
-                self._release_slot()
-                raise
-            self._creating -= 1
-            self._retry_due = None
-            self._retry_attempt = 0
-            self._create_error = None
-            # Bookkeeping first, with no switch in between: the new item to
-            # the first waiter, the capacity a backoff held back to the rest.
-            self._put_back(new, self._record_of(new))
-            self._grant_free_capacity()
-            self._emit("create", new)
-
-    def _next_due(self) -> Optional[float]:
-        opts = self._opts
-        due = self._retry_due
-        candidates: list[float] = []
-        keep = min(self.min_size, self._max_size)
-        idle_counts = self._size > keep
-        for item in self._free:
-            rec = self._record_of(item)
-            free_due = None if rec is None else rec.due_while_free(opts, idle_counts)
-            if free_due is not None:
-                candidates.append(free_due)
-        if opts.max_hold is not None or opts.reclaim_after is not None:
-            for rec in self._records.values():
-                if rec.out_since is None or rec.reclaimed:
-                    continue
-                if opts.max_hold is not None and not rec.leak_reported:
-                    candidates.append(rec.out_since + opts.max_hold)
-                if opts.reclaim_after is not None:
-                    candidates.append(rec.out_since + opts.reclaim_after)
-        if candidates:
-            soonest = min(candidates)
-            due = soonest if due is None else min(due, soonest)
-        return due
 
 
 class Channel(Generic[T]):
@@ -1626,7 +1074,7 @@ class Channel(Generic[T]):
         As in eventlet, an item on its way to a waiter is in neither
         ``free_items`` nor anybody's hands yet; this is where to find it.
         """
-        return deque(value for value in self._pool._waiters.in_transit() if type(value) is not _Slot)
+        return deque(value for value in self._pool._waiters.in_transit() if type(value) is not Slot)
 
     def qsize(self) -> int:
         """How many items are on their way to waiters (``len(queue)``)."""

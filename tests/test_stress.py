@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from eventlet_pools import Backoff, Pool, PoolEvent, PoolTimeout
+from eventlet_pools._base import Slot
 from eventlet_pools._waiters import _GRANTED, GreenWaiterQueue
-from eventlet_pools.pool import _Slot
 from tests.conftest import (
     FLAVOURS,
     CreateFailed,
@@ -391,10 +391,10 @@ class PoolMachine(RuleBasedStateMachine):
     @rule(size=st.integers(0, 4))
     def resize(self, size: int) -> None:
         in_transit = [w for w in self.queue._to_wake if w.state is _GRANTED]
-        handed_items = {id(w.wake) for w in in_transit if type(w.value) is not _Slot}
+        handed_items = {id(w.wake) for w in in_transit if type(w.value) is not Slot}
         self.pool.resize(size)
         for w in in_transit:
-            if type(w.value) is _Slot and w.value.revoked:
+            if type(w.value) is Slot and w.value.revoked:
                 self.may_precede.setdefault(id(w.wake), set()).update(handed_items)
 
     @rule(fail=st.booleans())
