@@ -56,24 +56,14 @@ class Observed(PoolBase[T]):
     @guarded
     def stats(self) -> PoolStats:
         """A frozen snapshot of sizes, counters and recent wait times."""
-        opts = self._opts
         counts = self._counts
         waits = sorted(counts.wait_times)
         return PoolStats(
             config=PoolConfig(
                 min_size=self.min_size,
                 max_size=self._max_size,
-                max_overflow=opts.max_overflow,
                 timeout=self._timeout,
-                max_age=opts.max_age,
-                max_idle=opts.max_idle,
-                max_uses=opts.max_uses,
-                health_check_interval=opts.health_check_interval,
-                max_hold=opts.max_hold,
-                reclaim_after=opts.reclaim_after,
-                check=opts.check is not None,
-                reset=opts.reset is not None,
-                create_retry=opts.create_retry is not None,
+                **self._opts.snapshot(),
             ),
             closed=self._closed,
             size=self._size,

@@ -16,14 +16,14 @@ import logging
 import random
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from numbers import Real
 from types import FrameType
 from typing import Any, Callable, Optional, Union
 
 from eventlet_pools._validate import check_callable, check_seconds, check_size
 
-__all__ = ["Backoff", "Options", "Record"]
+__all__ = ["Backoff", "Options", "Record", "Settings"]
 
 logger = logging.getLogger("eventlet_pools")
 
@@ -74,52 +74,73 @@ class Backoff:
         return min(self.cap, base * (1 + self.jitter * (2 * rng() - 1)))
 
 
-class Options:
-    """The lifecycle options of one pool, validated (see :class:`Pool`)."""
+@dataclass(frozen=True)
+class Settings:
+    """The lifecycle options of a pool, declared once (see :class:`Pool`).
 
-    __slots__ = (
-        "check",
-        "create_retry",
-        "health_check_interval",
-        "max_age",
-        "max_hold",
-        "max_idle",
-        "max_overflow",
-        "max_uses",
-        "reclaim_after",
-        "report_leak_after",
-        "reset",
-        "timed",
-    )
+    :class:`Options` (what a pool runs with) and
+    :class:`~eventlet_pools.stats.PoolConfig` (what its stats report) both
+    take their fields from here.
+    """
 
-    def __init__(
-        self,
-        *,
-        max_age: Optional[float] = None,
-        max_idle: Optional[float] = None,
-        max_uses: Optional[int] = None,
-        max_overflow: int = 0,
-        check: Optional[Callable[[Any], Any]] = None,
-        reset: Optional[Callable[[Any], Any]] = None,
-        health_check_interval: Optional[float] = None,
-        max_hold: Optional[float] = None,
-        reclaim_after: Optional[float] = None,
-        create_retry: Union[bool, Backoff, None] = None,
-    ) -> None:
-        self.max_age = check_seconds("max_age", max_age, positive=True)
-        self.max_idle = check_seconds("max_idle", max_idle, positive=True)
-        self.health_check_interval = check_seconds(
-            "health_check_interval", health_check_interval, positive=True
-        )
-        self.max_hold = check_seconds("max_hold", max_hold, positive=True)
-        self.reclaim_after = check_seconds("reclaim_after", reclaim_after, positive=True)
-        self.max_uses = None if max_uses is None else check_size("max_uses", max_uses, 1)
-        self.max_overflow = check_size("max_overflow", max_overflow)
-        check_callable("check", check)
-        check_callable("reset", reset)
-        self.check = check
-        self.reset = reset
-        if self.health_check_interval is not None and check is None:
+    max_overflow: int = 0
+    max_age: Optional[float] = None
+    max_idle: Optional[float] = None
+    max_uses: Optional[int] = None
+    health_check_interval: Optional[float] = None
+    max_hold: Optional[float] = None
+    reclaim_after: Optional[float] = None
+    check: Any = None
+    reset: Any = None
+    create_retry: Any = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The options as plain data: each hook says only whether it is set."""
+        values = {f.name: getattr(self, f.name) for f in fields(Settings)}
+        for hook in _HOOKS:
+            values[hook] = values[hook] is not None
+        return values
+
+
+# The options that hold callables (or a Backoff), not plain numbers.
+_HOOKS = ("check", "reset", "create_retry")
+
+
+@dataclass(frozen=True)
+class Options(Settings):
+    """The lifecycle options of one pool, validated, and what follows from them.
+
+    ``create_retry`` is a :class:`Backoff` or None (True means the default
+    Backoff). ``report_leak_after``, ``timed`` and ``any_set`` are derived.
+
+    Raises:
+      TypeError, ValueError: an option of the wrong type or out of range
+        (as :class:`~eventlet_pools.Pool` documents).
+    """
+
+    check: Optional[Callable[[Any], Any]] = None
+    reset: Optional[Callable[[Any], Any]] = None
+    create_retry: Union[bool, Backoff, None] = None
+    #: Seconds after which a checkout is first reported as a leak.
+    report_leak_after: Optional[float] = field(init=False, repr=False, default=None)
+    #: True when an option has deadlines for maintenance to watch.
+    timed: bool = field(init=False, repr=False, default=False)
+    #: True when any option differs from its default.
+    any_set: bool = field(init=False, repr=False, default=False)
+
+    def __post_init__(self) -> None:
+        def put(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)  # frozen: set once, here
+
+        given_hold, given_reclaim = self.max_hold, self.reclaim_after  # as given, for messages
+        for name in ("max_age", "max_idle", "health_check_interval", "max_hold", "reclaim_after"):
+            put(name, check_seconds(name, getattr(self, name), positive=True))
+        if self.max_uses is not None:
+            put("max_uses", check_size("max_uses", self.max_uses, 1))
+        check_size("max_overflow", self.max_overflow)
+        check_callable("check", self.check)
+        check_callable("reset", self.reset)
+        if self.health_check_interval is not None and self.check is None:
             raise ValueError("health_check_interval needs check= (the callable that checks an item)")
         if (
             self.max_hold is not None
@@ -127,39 +148,35 @@ class Options:
             and self.reclaim_after < self.max_hold
         ):
             raise ValueError(
-                f"reclaim_after ({reclaim_after!r}) must not be shorter than max_hold ({max_hold!r})"
+                f"reclaim_after ({given_reclaim!r}) must not be shorter than max_hold ({given_hold!r})"
             )
-        if create_retry is True:
-            create_retry = Backoff()
-        elif create_retry is False:
-            create_retry = None
-        elif create_retry is not None and not isinstance(create_retry, Backoff):
-            raise TypeError(f"create_retry must be a bool, a Backoff or None, got {create_retry!r}")
-        self.create_retry: Optional[Backoff] = create_retry
-        # Seconds after which a checkout is first reported as a leak.
-        self.report_leak_after = self.max_hold if self.max_hold is not None else self.reclaim_after
-        # Options whose deadlines the maintenance greenthread watches.
-        self.timed = any(
-            value is not None
-            for value in (
-                self.max_age,
-                self.max_idle,
-                self.health_check_interval,
-                self.max_hold,
-                self.reclaim_after,
-                self.create_retry,
+        retry = self.create_retry
+        if retry is True:
+            put("create_retry", Backoff())
+        elif retry is False:
+            put("create_retry", None)
+        elif retry is not None and not isinstance(retry, Backoff):
+            raise TypeError(f"create_retry must be a bool, a Backoff or None, got {retry!r}")
+        put("report_leak_after", self.max_hold if self.max_hold is not None else self.reclaim_after)
+        timed = any(
+            getattr(self, name) is not None
+            for name in (
+                "max_age",
+                "max_idle",
+                "health_check_interval",
+                "max_hold",
+                "reclaim_after",
+                "create_retry",
             )
         )
-
-    @property
-    def any_set(self) -> bool:
-        """True when any option differs from its default."""
-        return (
-            self.timed
+        put("timed", timed)
+        put(
+            "any_set",
+            timed
             or self.max_uses is not None
             or self.max_overflow > 0
             or self.check is not None
-            or self.reset is not None
+            or self.reset is not None,
         )
 
 

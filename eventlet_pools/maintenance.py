@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 from eventlet_pools._backends import Backend
 from eventlet_pools._base import PoolBase, remove_identical
-from eventlet_pools.lifecycle import Record
+from eventlet_pools.lifecycle import Backoff, Record
 
 __all__ = ["Maintenance", "Upkeep"]
 
@@ -68,7 +68,7 @@ class Maintenance(PoolBase[T]):
 
     def _schedule_retry(self, error: Exception) -> None:
         backoff = self._opts.create_retry
-        assert backoff is not None
+        assert isinstance(backoff, Backoff)  # True became Backoff() in Options
         self._create_error = error
         delay = backoff.delay(self._retry_attempt)
         self._retry_attempt += 1

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from eventlet_pools.events import DISPOSE_REASONS
+from eventlet_pools.lifecycle import Settings
 
 __all__ = ["WAIT_WINDOW", "PoolConfig", "PoolStats"]
 
@@ -23,22 +24,17 @@ WAIT_WINDOW = 1024
 
 
 @dataclass(frozen=True)
-class PoolConfig:
-    """A pool's configuration at the time of the snapshot (seconds, counts)."""
+class PoolConfig(Settings):
+    """A pool's configuration at the time of the snapshot (seconds, counts).
 
-    min_size: int
-    max_size: int
-    max_overflow: int
-    timeout: Optional[float]
-    max_age: Optional[float]
-    max_idle: Optional[float]
-    max_uses: Optional[int]
-    health_check_interval: Optional[float]
-    max_hold: Optional[float]
-    reclaim_after: Optional[float]
-    check: bool
-    reset: bool
-    create_retry: bool
+    The sizes and default timeout, and every lifecycle option (the fields of
+    :class:`~eventlet_pools.lifecycle.Settings`); ``check``, ``reset`` and
+    ``create_retry`` say whether each is set (True or False).
+    """
+
+    min_size: int = 0
+    max_size: int = 0
+    timeout: Optional[float] = None
 
 
 @dataclass(frozen=True)
