@@ -130,7 +130,7 @@ class TrackedPath(PoolBase[T]):
             reason = "check_failed"
         else:
             return True
-        self._creating += 1
+        self._item_to_slot()
         self._dispose_quietly(item, reason, error)
         return False
 

@@ -212,8 +212,9 @@ class BaseConnectionPool(Pool[Any]):
         """Close every free connection now; checked-out ones are not touched."""
         free = self._free
         while free:
-            self._size -= 1
-            self._dispose_quietly(free.popleft(), "cleared")
+            item = free.popleft()
+            self._item_gone()
+            self._dispose_quietly(item, "cleared")
 
     def _refill(self) -> None:
         # As in eventlet.db_pool, min_size connections are opened when the

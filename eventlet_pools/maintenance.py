@@ -106,7 +106,7 @@ class Maintenance(PoolBase[T]):
             else:
                 continue
             remove_identical(self._free, item)
-            self._size -= 1
+            self._item_gone()
             self._dispose_quietly(item, reason)
 
     def _find_leaks(self) -> None:
@@ -135,7 +135,7 @@ class Maintenance(PoolBase[T]):
             if opts.reclaim_after is not None and held >= opts.reclaim_after and not rec.reclaimed:
                 rec.reclaimed = True
                 self._counts.reclaimed += 1
-                self._size -= 1
+                self._item_gone()
                 self._push_cap = -1
                 logger.warning(
                     "reclaimed the slot of %r from %r after %.3f s; the item is disposed when it comes back",
@@ -194,13 +194,11 @@ class Maintenance(PoolBase[T]):
                     return
             elif self._size >= target:
                 return
-            self._size += 1
-            self._creating += 1
+            self._reserve_slot()
             try:
                 new = self._new_item()
             except Exception as exc:
-                self._creating -= 1
-                self._size -= 1
+                self._cancel_slot()
                 if self._opts.create_retry is not None:
                     self._schedule_retry(exc)
                 else:
@@ -209,7 +207,7 @@ class Maintenance(PoolBase[T]):
             except BaseException:
                 self._release_slot()
                 raise
-            self._creating -= 1
+            self._slot_filled()
             self._retry_due = None
             self._retry_attempt = 0
             self._create_error = None

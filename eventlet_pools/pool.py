@@ -251,11 +251,11 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         self._set_mode()
         try:
             for _ in range(min_size):
-                self._size += 1
+                self._reserve_slot()
                 try:
                     new = self._new_item()
                 except Exception as exc:
-                    self._size -= 1
+                    self._cancel_slot()
                     if self._opts.create_retry is None:
                         raise
                     # Riding out an outage is what create_retry is for: the
@@ -263,8 +263,9 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
                     self._schedule_retry(exc)
                     break
                 except BaseException:
-                    self._size -= 1
+                    self._cancel_slot()
                     raise
+                self._slot_filled()
                 self._free.append(new)
         except BaseException:
             self.close()
@@ -495,8 +496,9 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             self._revoke_slots()
         if self._dispose_now:
             while self._size > new_size and self._free:
-                self._size -= 1
-                self._dispose_quietly(self._free.popleft(), "shrink")
+                item = self._free.popleft()
+                self._item_gone()
+                self._dispose_quietly(item, "shrink")
         self._grant_free_capacity()
 
     @property
@@ -649,8 +651,9 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             self._upkeep.stop()
         self._waiters.fail_all(lambda: PoolClosed(f"{self!r} was closed while waiting"))
         while self._free:
-            self._size -= 1
-            self._dispose_quietly(self._free.popleft(), "closed")
+            item = self._free.popleft()
+            self._item_gone()
+            self._dispose_quietly(item, "closed")
 
     def create(self) -> T:
         """Make a new item; override it, or pass ``create=``.
@@ -715,8 +718,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             if self._free:
                 return self._free.popleft()
             if self._size < self._limit and self._retry_due is None:
-                self._size += 1
-                self._creating += 1
+                self._reserve_slot()
                 return self._create_in_slot()
         if not block:
             self._counts.timeouts += 1
@@ -768,7 +770,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
                     raise PoolTimeout(f"waited {timeout} s for an item of {self!r}")
                 return _AGAIN
         if self._closed:
-            self._size -= 1
+            self._item_gone()
             self._dispose_quietly(granted, "closed")
             raise PoolClosed(f"{self!r} was closed while waiting")
         return granted
@@ -782,8 +784,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             if self._opts.create_retry is not None and not self._closed:
                 # Maintenance retries after a backoff; until then nobody
                 # else is granted this capacity only to fail the same way.
-                self._creating -= 1
-                self._size -= 1
+                self._cancel_slot()
                 self._push_cap = -1
                 self._schedule_retry(exc)
             else:
@@ -792,9 +793,9 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         except BaseException:
             self._release_slot()
             raise
-        self._creating -= 1
+        self._slot_filled()
         if self._closed:
-            self._size -= 1
+            self._item_gone()
             self._dispose_quietly(new, "closed")
             raise PoolClosed(f"{self!r} was closed while creating an item")
         rec = self._records.get(id(new))
@@ -851,7 +852,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         # to the first waiter, or into free_items.
         size = self._size
         if size > self._limit:
-            self._size -= 1
+            self._item_gone()
             self._dispose_quietly(item, "closed" if self._closed else "shrink")
             return
         if self._waiters:
@@ -865,7 +866,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             self._hand_to_revoked(item)
             return
         if size > self._max_size:
-            self._size -= 1
+            self._item_gone()
             self._dispose_quietly(item, "overflow")
             return
         self._push(item)
@@ -889,7 +890,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
 
     def _drop(self, item: T, reason: str, error: Optional[Exception] = None) -> None:
         # A checked-out item leaves for good; its slot goes to the next waiter.
-        self._size -= 1
+        self._item_gone()
         self._dispose_quietly(item, reason, error)
         self._grant_free_capacity()
 
@@ -909,23 +910,57 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
                 self._release_slot()  # to the next in line
                 return
         if self._size > self._limit:
-            self._size -= 1
+            self._item_gone()
             self._dispose_quietly(granted, "closed" if self._closed else "shrink")
         elif self._revoked:
             self._hand_to_revoked(granted)
         elif self._waiters:
             self._waiters.grant(granted)
         elif self._size > self._max_size:
-            self._size -= 1
+            self._item_gone()
             self._dispose_quietly(granted, "overflow")
         else:
             self._push(granted)
 
+    # Counting. Every change of current_size and _creating goes through
+    # these four, where the invariant of the counts is checked:
+    #   0 <= len(free_items) + _creating <= current_size
+    # (checked out = current_size - len(free_items) - _creating).
+    def _reserve_slot(self) -> None:
+        # Capacity is counted for a create() about to happen (or granted).
+        self._size += 1
+        self._creating += 1
+
+    def _slot_filled(self) -> None:
+        # The create() of a reserved slot returned an item: it is out now.
+        self._creating -= 1
+        assert self._creating >= 0, self._counts_broken()
+
+    def _cancel_slot(self) -> None:
+        # A reserved slot will not be filled: its capacity is gone.
+        self._creating -= 1
+        self._size -= 1
+        assert self._creating >= 0, self._counts_broken()
+        assert self._size >= len(self._free) + self._creating, self._counts_broken()
+
+    def _item_to_slot(self) -> None:
+        # A checked-out item was dropped, its capacity kept for a create().
+        self._creating += 1
+
+    def _item_gone(self) -> None:
+        # An item left the pool for good (disposed, or counted out).
+        self._size -= 1
+        assert self._size >= len(self._free) + self._creating, self._counts_broken()
+
+    def _counts_broken(self) -> str:
+        return (
+            f"pool counts broken: current_size={self._size} free={len(self._free)} creating={self._creating}"
+        )
+
     def _release_slot(self) -> None:
         # A slot counted for a create() that will not happen goes back, and
         # the next waiter may take it (a no-op once closed: _limit is -1).
-        self._creating -= 1
-        self._size -= 1
+        self._cancel_slot()
         self._push_cap = -1
         self._grant_free_capacity()
 
@@ -939,12 +974,10 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             slot = revoked.popleft()
             slot.revoked = False
             self._slots.append(slot)
-            self._size += 1
-            self._creating += 1
+            self._reserve_slot()
         waiters = self._waiters
         while waiters and self._size < self._limit and self._retry_due is None:
-            self._size += 1
-            self._creating += 1
+            self._reserve_slot()
             waiters.grant(self._new_slot())
 
     def _new_slot(self) -> Slot:
@@ -962,8 +995,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             slot = slots.pop()
             slot.revoked = True
             self._revoked.appendleft(slot)
-            self._creating -= 1
-            self._size -= 1
+            self._cancel_slot()
             self._push_cap = -1  # returned items must go to them, not free_items
 
     def _hand_to_revoked(self, item: T) -> None:

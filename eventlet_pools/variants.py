@@ -81,7 +81,7 @@ class NullPool(Pool[T]):
         self._put_slow(item)
 
     def _return_item(self, item: T) -> None:
-        self._size -= 1
+        self._item_gone()
         self._dispose_quietly(item, "closed" if self._closed else "unpooled")
         self._grant_free_capacity()
 
