@@ -333,7 +333,10 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         if len(self._free) < self._push_cap:
             self._push(item)
             return
-        self._put_slow(item)
+        if self._lock is None and not self._managed:
+            self._put_plain(item)  # _put_slow's commonest case (contended), one call less
+        else:
+            self._put_slow(item)
 
     # ------------------------------------------------------------------
     def item(self, timeout: Optional[float] = None) -> _ItemContext[T]:
