@@ -1,4 +1,4 @@
-"""A worker process for tests/test_redis_processes.py.
+"""A worker process for tests/integration/test_redis_processes.py.
 
 Run as ``python -m tests.redis_worker MODE POOL_PORT MONITOR_PORT [options]``.
 It is a separate, monkey-patched process using a RedisTokenPool on the pool

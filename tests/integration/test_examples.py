@@ -18,7 +18,7 @@ with warnings.catch_warnings():
 
 from tests.tiny_memcache import TinyMemcache
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def run_script(script: str, *args: str, timeout: float = 300) -> str:

@@ -27,7 +27,7 @@ with warnings.catch_warnings():
 from eventlet_pools.redis import RedisTokenPool
 from eventlet_pools.redis.testing import RedisServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 green_redis: Any = eventlet.import_patched("redis")
 
 

@@ -1,5 +1,5 @@
 """ConnectionPool, its wrappers and manage(), on sqlite3 (the embedded
-default); tests/test_dbapi_servers.py runs PostgreSQL and MariaDB."""
+default); tests/integration/test_dbapi_servers.py runs PostgreSQL and MariaDB."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-README = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+README = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def section(title: str) -> str:
