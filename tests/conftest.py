@@ -321,15 +321,17 @@ class Handle:
 class Runner:
     """How a test body runs, spawns and yields on one backend."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, flavour: str = "create-arg") -> None:
         self.backend = backend
+        #: Which kind of pool runner.pool() makes (see build_pool).
+        self.flavour = flavour
         #: Threads cannot be killed or cancelled.
         self.can_stop = backend != "threads"
         #: How many concurrent waiters a test may start.
         self.crowd = {"eventlet": 1000, "threads": 64, "asyncio": 1000}[backend]
 
     def pool(self, tracker: Tracker, **kwargs: Any) -> Pool[Any]:
-        return Pool(create=tracker.make, dispose=tracker.dispose, backend=self.backend, **kwargs)
+        return build_pool(self.flavour, tracker, backend=self.backend, **kwargs)
 
     def tracker(self) -> Tracker:
         return LockedTracker() if self.backend == "threads" else Tracker()
@@ -383,9 +385,14 @@ class Runner:
         check_pool(pool, tracker, settled)
 
 
-@pytest.fixture(params=["eventlet", "threads", "asyncio"])
+BACKENDS = ("eventlet", "threads", "asyncio")
+
+
+@pytest.fixture(params=[(backend, flavour) for backend in BACKENDS for flavour in FLAVOURS], ids="-".join)
 def runner(request: pytest.FixtureRequest) -> Runner:
-    return Runner(request.param)
+    """The contract's setting: each backend with each pool flavour."""
+    backend, flavour = request.param
+    return Runner(backend, flavour)
 
 
 def wait_all(handles: list[Handle]) -> list[Any]:

@@ -287,7 +287,7 @@ def test_lifecycle_options_and_stats(runner: Runner) -> None:
         assert stats.leaks == 1
         assert stats.gets == 3
         assert json.loads(json.dumps(stats.as_dict()))["disposed"]["idle"] == 1
-        assert pool.status().startswith("Pool open")
+        assert pool.status().startswith(f"{type(pool).__name__} open")
         upkeep = pool._upkeep
         assert upkeep is not None
         pool.close()
