@@ -12,7 +12,10 @@ differ between greenthreads, OS threads and asyncio tasks:
   run slow user code (create, check, reset) without holding it;
 * ``call_within(seconds, fn, *args)``: run ``fn`` and interrupt it at a
   deadline where the runtime can (greenthreads only);
-* ``clock``: the monotonic clock time-based options read by default.
+* ``clock``: the monotonic clock time-based options read by default;
+* ``current()``, ``watch_end(holder, fn, *args)`` and ``has_ended(ref)``:
+  who is running (a greenthread, a thread, a task), and learning that it
+  finished, for pools that bind items to their holder.
 
 Nothing outside this module asks which runtime a pool runs on: a pool holds
 its backend object and calls it. :func:`backend_for` turns the ``backend=``
@@ -23,9 +26,11 @@ argument into one. The green and asyncio backends are shared by every pool
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import threading
 import time
+import weakref
 from contextlib import AbstractContextManager
 from typing import Any, Callable, ClassVar, Optional
 
@@ -45,6 +50,8 @@ __all__ = [
 BACKENDS = ("auto", "eventlet", "threads", "asyncio")
 
 _NO_LOCK = contextlib.nullcontext()
+
+logger = logging.getLogger("eventlet_pools")
 
 
 class Backend:
@@ -104,6 +111,22 @@ class Backend:
         """
         return True, function(*args)
 
+    def current(self) -> Any:
+        """The greenthread, thread or task running now (an item's holder)."""
+        raise NotImplementedError
+
+    def watch_end(self, holder: Any, function: Callable[..., None], *args: Any) -> weakref.ref[Any]:
+        """Arrange for ``function(*args)`` to run once ``holder`` (the one
+        running now, from :meth:`current`) has finished; return a weak
+        reference to it for :meth:`has_ended`. The function runs at most
+        once, never while the holder still runs.
+        """
+        raise NotImplementedError
+
+    def has_ended(self, ref: weakref.ref[Any]) -> bool:
+        """True once the holder behind ``ref`` (from :meth:`watch_end`) finished."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
 
@@ -125,6 +148,17 @@ class GreenBackend(Backend):
 
     def call_within(self, seconds: float, function: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
         return _waiters.call_within(seconds, function, *args)
+
+    def current(self) -> Any:
+        return _waiters.current_greenthread()
+
+    def watch_end(self, holder: Any, function: Callable[..., None], *args: Any) -> weakref.ref[Any]:
+        # Also while the ending GreenThread runs its links: callers that
+        # must not act inside it check ``holder is current()``.
+        return _waiters.watch_end(holder, function, *args)
+
+    def has_ended(self, ref: weakref.ref[Any]) -> bool:
+        return _waiters.has_ended(ref)
 
 
 class ThreadBackend(Backend):
@@ -160,6 +194,26 @@ class ThreadBackend(Backend):
         with _waiters.unlocked(lock):
             return function(*args)
 
+    def current(self) -> threading.Thread:
+        return threading.current_thread()
+
+    def watch_end(self, holder: Any, function: Callable[..., None], *args: Any) -> weakref.ref[Any]:
+        # A thread-local sentinel is freed when its thread ends; its
+        # finalizer starts the function in a new daemon thread (not in the
+        # ending thread, which is tearing down).
+        if holder is not threading.current_thread():
+            raise ValueError("watch_end() watches the thread that calls it")
+        sentinel = getattr(_thread_ends, "sentinel", None)
+        if sentinel is None:
+            sentinel = _thread_ends.sentinel = _EndSentinel()
+            weakref.finalize(sentinel, _waiters.spawn_thread, _call_all, sentinel.calls)
+        sentinel.calls[(function, args)] = None  # once per function and arguments
+        return weakref.ref(holder)
+
+    def has_ended(self, ref: weakref.ref[Any]) -> bool:
+        thread = ref()
+        return thread is None or not thread.is_alive()
+
 
 class AsyncBackend(Backend):
     """asyncio tasks of one event loop: waits natively in the ``a``-methods."""
@@ -181,6 +235,27 @@ class AsyncBackend(Backend):
         # A pool made outside its loop starts upkeep from its first call inside.
         return _loop_running()
 
+    def current(self) -> Any:
+        import asyncio
+
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop
+            task = None
+        if task is None:
+            from eventlet_pools.errors import PoolError
+
+            raise PoolError("not inside an asyncio task: nothing to bind an item to")
+        return task
+
+    def watch_end(self, holder: Any, function: Callable[..., None], *args: Any) -> weakref.ref[Any]:
+        holder.add_done_callback(lambda _task: function(*args))
+        return weakref.ref(holder)
+
+    def has_ended(self, ref: weakref.ref[Any]) -> bool:
+        task = ref()
+        return task is None or bool(task.done())
+
 
 def _loop_running() -> bool:
     if "asyncio" not in sys.modules:
@@ -193,6 +268,28 @@ def _loop_running() -> bool:
         return False
     return True
 
+
+class _EndSentinel:
+    """Lives in a thread-local slot: freed (and finalized) when its thread
+    ends; ``calls`` are the functions to run then."""
+
+    __slots__ = ("__weakref__", "calls")
+
+    def __init__(self) -> None:
+        self.calls: dict[tuple[Callable[..., None], tuple[Any, ...]], None] = {}
+
+
+def _call_all(calls: dict[tuple[Callable[..., None], tuple[Any, ...]], None]) -> None:
+    # In a new thread, after a watched thread ended: every call, each once.
+    for function, args in list(calls):
+        try:
+            function(*args)
+        except Exception:
+            logger.exception("%r, run after a thread ended, raised", function)
+
+
+# Each thread's end sentinels (ThreadBackend.watch_end).
+_thread_ends = threading.local()
 
 _GREEN = GreenBackend()
 _ASYNC = AsyncBackend()

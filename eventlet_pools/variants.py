@@ -18,7 +18,7 @@ import weakref
 from typing import Any, Callable, Optional, TypeVar
 
 from eventlet_pools._validate import check_seconds, check_size
-from eventlet_pools._waiters import EXPIRED, current_greenthread, has_ended, watch_end
+from eventlet_pools._waiters import EXPIRED
 from eventlet_pools.errors import PoolClosed, PoolError, PoolTimeout
 from eventlet_pools.pool import Pool
 
@@ -317,7 +317,7 @@ class GreenthreadLocalPool(Pool[T]):
           As :meth:`Pool.get <eventlet_pools.Pool.get>`, on the first get()
           of a greenthread only.
         """
-        owner = current_greenthread()
+        owner = self._backend.current()
         key = id(owner)
         binding = self._bound.get(key)
         if binding is not None:
@@ -332,7 +332,7 @@ class GreenthreadLocalPool(Pool[T]):
             self._sweep()
         item = super().get(block, timeout)
         # watch_end keeps the callback alive as long as the binding is kept.
-        self._bound[key] = _Binding(item, watch_end(owner, self._ended, key))
+        self._bound[key] = _Binding(item, self._backend.watch_end(owner, self._ended, key))
         return item
 
     def put(self, item: T) -> None:
@@ -353,14 +353,14 @@ class GreenthreadLocalPool(Pool[T]):
         Another greenthread may then reuse it; this greenthread's next get()
         checks out another. Does nothing if this greenthread holds none.
         """
-        key = id(current_greenthread())
+        key = id(self._backend.current())
         binding = self._bound.pop(key, None)
         if binding is not None:
             super().put(binding.item)
 
     def holding(self) -> bool:
         """True when the current greenthread holds an item of this pool."""
-        owner = current_greenthread()
+        owner = self._backend.current()
         binding = self._bound.get(id(owner))
         return binding is not None and binding.owner() is owner
 
@@ -375,7 +375,7 @@ class GreenthreadLocalPool(Pool[T]):
         super().discard(item)
 
     def _binding_of(self, item: T) -> tuple[int, _Binding]:
-        key = id(current_greenthread())
+        key = id(self._backend.current())
         binding = self._bound.get(key)
         if binding is not None and binding.item is item:
             return key, binding
@@ -391,7 +391,7 @@ class GreenthreadLocalPool(Pool[T]):
         binding = self._bound.get(key)
         if binding is not None:
             owner = binding.owner()
-            if owner is None or owner.dead or owner is current_greenthread():
+            if owner is None or self._backend.has_ended(binding.owner) or owner is self._backend.current():
                 self._end(key, binding)
 
     def _end(self, key: int, binding: _Binding) -> None:
@@ -405,7 +405,7 @@ class GreenthreadLocalPool(Pool[T]):
         # Owners that finished without telling (a greenlet still referenced
         # somewhere, so never collected) give their slots up here.
         for key, binding in list(self._bound.items()):
-            if has_ended(binding.owner):
+            if self._backend.has_ended(binding.owner):
                 self._end(key, binding)
 
 
