@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import random
 import threading
 import warnings
@@ -100,7 +101,8 @@ def test_nonblocking_get_never_jumps_the_line(runner: Runner) -> None:
         pool.put(held)  # promised to the waiter, even before it runs
         with pytest.raises(PoolTimeout):
             pool.get(block=False)
-        pool.put(waiter.wait())
+        assert waiter.wait() is held
+        pool.put(held)
         runner.check(pool, tracker, settled=True)
 
     runner.run(body)
@@ -404,6 +406,7 @@ def test_resize_down_disposes_free_items_now_and_the_rest_as_they_return(runner:
         pool.put(items[1])
         pool.resize(1)
         assert tracker.disposed == items[:2]  # free ones go at once
+        assert pool.current_size == 2
         pool.put(items[2])  # above the new size: disposed as it comes back
         assert tracker.disposed == items[:3]
         pool.put(items[3])  # within it: kept
@@ -425,7 +428,8 @@ def test_close_wakes_a_waiter_granted_before_it_ran(runner: Runner) -> None:
             pool.close()  # ...and closed before the waiter could run
         with pytest.raises(PoolClosed):
             waiter.wait()
-        assert tracker.alive == 0
+        assert tracker.disposed == [held]
+        runner.check(pool, tracker, settled=True)
 
     runner.run(body)
 
@@ -435,7 +439,9 @@ def runner_lock(pool: Pool[Any]) -> Any:
     return pool._lock if pool._lock is not None else contextlib.nullcontext()
 
 
-def test_pool_as_context_manager_and_a_raising_dispose(runner: Runner) -> None:
+def test_pool_as_context_manager_and_a_raising_dispose(
+    runner: Runner, caplog: pytest.LogCaptureFixture
+) -> None:
     def body() -> None:
         tracker = runner.tracker()
 
@@ -443,10 +449,15 @@ def test_pool_as_context_manager_and_a_raising_dispose(runner: Runner) -> None:
             tracker.dispose(item)
             raise RuntimeError("dispose failed")
 
-        with Pool(create=tracker.make, dispose=bad_dispose, max_size=2, backend=runner.backend) as pool:
+        made = Pool(create=tracker.make, dispose=bad_dispose, min_size=1, max_size=2, backend=runner.backend)
+        with caplog.at_level(logging.ERROR, logger="eventlet_pools"), made as pool:
+            assert pool is made
+            pool.discard(pool.get())  # a raising dispose loses no capacity
+            assert pool.free() == 2
             pool.put(pool.get())
         assert pool.closed
-        assert tracker.alive == 0  # disposed despite the error (it is logged)
+        assert tracker.alive == 0  # disposed despite the error...
+        assert "dispose failed" in caplog.text  # ...which is logged
 
     runner.run(body)
 

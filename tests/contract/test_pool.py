@@ -6,17 +6,15 @@ the second half is what eventlet_pools adds.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Callable
 
 import eventlet
 import pytest
 from eventlet import hubs
 from eventlet.queue import Queue
-from greenlet import GreenletExit
 
 from eventlet_pools import Pool, PoolClosed, PoolError, PoolTimeout
-from tests.conftest import CreateFailed, Tracker, assert_settled
+from tests.conftest import Tracker, assert_settled
 
 MakePool = Callable[..., "tuple[Pool[Any], Tracker]"]
 
@@ -159,16 +157,6 @@ def test_create_contention_creates_only_max_size(make_pool: MakePool) -> None:
     assert_settled(pool, tracker)
 
 
-def test_create_raising_leaves_free_unchanged(make_pool: MakePool) -> None:
-    pool, tracker = make_pool(max_size=3)
-    tracker.fail_always = True
-    assert pool.free() == 3
-    with pytest.raises(CreateFailed):
-        pool.get()
-    assert pool.free() == 3
-    assert_settled(pool, tracker)
-
-
 def test_put_with_timed_out_getters_does_not_block(make_pool: MakePool) -> None:
     pool, tracker = make_pool(max_size=2)
     held = [pool.get(), pool.get()]
@@ -246,33 +234,6 @@ def test_nonblocking_get_when_exhausted(make_pool: MakePool) -> None:
     pool.put(held)
     assert pool.get(block=False) is held
     pool.put(held)
-
-
-def test_nonblocking_get_never_jumps_ahead_of_waiters(make_pool: MakePool) -> None:
-    pool, _ = make_pool(max_size=1)
-    held = pool.get()
-    waiter = eventlet.spawn(pool.get)
-    eventlet.sleep(0)
-    pool.put(held)  # granted to the waiter, which has not run yet
-    with pytest.raises(PoolTimeout):
-        pool.get(block=False)
-    assert waiter.wait() is held
-    pool.put(held)
-    assert_settled(pool)
-
-
-def test_nonblocking_get_refused_while_others_wait_even_with_capacity(make_pool: MakePool) -> None:
-    pool, _ = make_pool(max_size=1)
-    held = pool.get()
-    waiter = eventlet.spawn(pool.get)
-    eventlet.sleep(0)
-    pool.resize(2)  # the new slot belongs to the waiter
-    with pytest.raises(PoolTimeout):
-        pool.get(block=False)
-    second = waiter.wait()
-    pool.put(second)
-    pool.put(held)
-    assert_settled(pool)
 
 
 # ---------------------------------------------------------------------------
@@ -437,17 +398,6 @@ def test_resize_up_wakes_as_many_waiters_as_capacity_allows(make_pool: MakePool)
     assert_settled(pool, tracker)
 
 
-def test_resize_down_disposes_free_items_now(make_pool: MakePool) -> None:
-    pool, tracker = make_pool(min_size=4, max_size=4)
-    out = pool.get()
-    pool.resize(2)
-    assert pool.current_size == 2
-    assert len(tracker.disposed) == 2
-    pool.put(out)
-    assert pool.free() == 2
-    assert_settled(pool, tracker)
-
-
 def test_max_size_assignment_resizes(make_pool: MakePool) -> None:
     pool, _ = make_pool(max_size=1)
     held = pool.get()
@@ -486,80 +436,6 @@ def test_close_fails_waiters_and_future_gets(make_pool: MakePool) -> None:
     assert pool.current_size == 0
     pool.close()  # idempotent
     assert_settled(pool, tracker)
-
-
-def test_close_wakes_a_waiter_granted_before_it_ran(make_pool: MakePool) -> None:
-    pool, tracker = make_pool(max_size=1)
-    held = pool.get()
-    waiter = eventlet.spawn(pool.get)
-    eventlet.sleep(0)
-    pool.put(held)  # granted, not yet run
-    pool.close()
-    with pytest.raises(PoolClosed):
-        waiter.wait()
-    assert tracker.disposed == [held]
-    assert_settled(pool, tracker)
-
-
-def test_pool_is_a_context_manager_that_closes(make_pool: MakePool) -> None:
-    pool, tracker = make_pool(min_size=2, max_size=2)
-    with pool as same:
-        assert same is pool
-    assert pool.closed
-    assert len(tracker.disposed) == 2
-
-
-def test_raising_dispose_is_logged_and_loses_nothing(caplog: pytest.LogCaptureFixture) -> None:
-    def bad_dispose(item: object) -> None:
-        raise OSError("cannot close")
-
-    pool: Pool[object] = Pool(max_size=1, create=object, dispose=bad_dispose)
-    obj = pool.get()
-    with caplog.at_level(logging.ERROR, logger="eventlet_pools"):
-        pool.discard(obj)
-    assert "dispose" in caplog.text
-    assert "cannot close" in caplog.text
-    assert pool.free() == 1
-    assert_settled(pool)
-
-
-def test_fifo_two_hundred_waiters_served_in_arrival_order(make_pool: MakePool) -> None:
-    pool, tracker = make_pool(max_size=1)
-    held = pool.get()
-    served: list[int] = []
-
-    def waiter(index: int) -> None:
-        with pool.item():
-            served.append(index)
-
-    threads = []
-    for index in range(200):
-        threads.append(eventlet.spawn(waiter, index))
-        if index % 7 == 0:
-            eventlet.sleep(0)  # arrivals spread over several hub turns
-    eventlet.sleep(0)
-    assert pool.waiting() == 200
-    pool.put(held)
-    for thread in threads:
-        thread.wait()
-    assert served == list(range(200))
-    assert_settled(pool, tracker)
-
-
-def test_waiter_killed_while_waiting_leaves_queue(make_pool: MakePool) -> None:
-    pool, tracker = make_pool(max_size=1)
-    held = pool.get()
-    first = eventlet.spawn(pool.get)
-    second = eventlet.spawn(pool.get)
-    eventlet.sleep(0)
-    first.kill()
-    with pytest.raises(GreenletExit):
-        first.wait()
-    assert pool.waiting() == 1
-    pool.put(held)
-    assert second.wait() is held
-    pool.put(held)
-    assert_settled(pool, tracker)  # includes assert_invariants
 
 
 def test_repr_shows_size_and_state(make_pool: MakePool) -> None:
