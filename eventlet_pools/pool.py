@@ -1109,7 +1109,8 @@ class Channel(Generic[T]):
         As in eventlet, an item on its way to a waiter is in neither
         ``free_items`` nor anybody's hands yet; this is where to find it.
         """
-        return deque(value for value in self._pool._waiters.in_transit() if type(value) is not Slot)
+        values = (value.item if type(value) is Slot else value for value in self._pool._waiters.in_transit())
+        return deque(value for value in values if value is not NO_ITEM)
 
     def qsize(self) -> int:
         """How many items are on their way to waiters (``len(queue)``)."""
