@@ -493,6 +493,23 @@ class ThreadWaiterQueue(_HandoffQueue):
 
         Returns and raises as :meth:`GreenWaiterQueue.park`.
         """
+        return self.park_handoff(timeout, abandon, front, None)[0]
+
+    def park_handoff(
+        self,
+        timeout: Optional[float],
+        abandon: Callable[[Any], None],
+        front: bool,
+        lock_free: Optional[Callable[[Any], bool]],
+    ) -> tuple[Any, bool]:
+        """:meth:`park`, but a thread granted a value ``lock_free(value)``
+        accepts returns it without taking the pool's lock back (when it held
+        it once, as the pool's get() does): the granter did all the
+        bookkeeping, so the woken thread does not compete for the lock.
+
+        Returns:
+          The value, and whether the lock is held again.
+        """
         wake = _allocate_lock()
         wake.acquire()  # released once, by the grant or failure
         waiter = _Waiter(wake)
@@ -501,18 +518,30 @@ class ThreadWaiterQueue(_HandoffQueue):
         saved = lock._release_save()  # however many times this thread holds it
         try:
             try:
-                _sleep_on(wake, timeout)
-            finally:
+                woken = _sleep_on(wake, timeout)
+            except BaseException:
                 lock._acquire_restore(saved)
+                raise
         except BaseException:
             self.cancel(waiter, abandon)
             raise
+        if (
+            woken
+            and lock_free is not None
+            and saved[0] == 1
+            and waiter.state is _GRANTED
+            and lock_free(waiter.value)
+        ):
+            # Granted: nobody but this thread touches the record any more.
+            waiter.state = _DONE
+            return waiter.value, False
+        lock._acquire_restore(saved)
         if waiter.state is _WAITING:
             # Expired, and not granted since: under the lock, no grant races it.
             self._take_out(waiter)
             waiter.state = _DONE
-            return EXPIRED
-        return self._outcome(waiter)
+            return EXPIRED, True
+        return self._outcome(waiter), True
 
     def _notify(self, waiter: _Waiter) -> None:
         waiter.wake.release()

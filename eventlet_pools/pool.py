@@ -31,6 +31,12 @@ logger = logging.getLogger("eventlet_pools")
 # Makes an item() context without calling an __init__ (a hot path).
 _new_context = object.__new__
 
+
+def _is_item(granted: Any) -> bool:
+    # A grant that is an item, not a creation slot (which needs the lock).
+    return type(granted) is not Slot
+
+
 # What the helpers of _acquire return instead of an item: "park first", and
 # "the granted slot was taken back: park again".
 _WAIT: Any = object()
@@ -707,7 +713,19 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             return got  # type: ignore[no-any-return]
         timeout = self._wait_for(timeout)
         started = self._clock()
-        got = self._after_wait(self._waiters.park(timeout, self._abandon, front), timeout, started)
+        lock = self._lock
+        if lock is not None and not self._managed:
+            # Threads: a thread handed an item returns without the lock (see
+            # _get_slow), unless the pool was closed meanwhile.
+            granted, relocked = self._waiters.park_handoff(timeout, self._abandon, front, _is_item)
+            if not relocked:
+                if not self._closed:  # it is ours; a later close() takes it when put back
+                    self._counts.wait_times.append(self._clock() - started)
+                    return granted  # type: ignore[no-any-return]
+                lock.acquire()  # the closed path below changes the counts
+        else:
+            granted = self._waiters.park(timeout, self._abandon, front)
+        got = self._after_wait(granted, timeout, started)
         if got is _AGAIN:
             return self._acquire(block, self._time_left(timeout, started), True)
         return got  # type: ignore[no-any-return]
@@ -1035,10 +1053,15 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             if self._managed:
                 return self._get_managed(block, timeout)
             return self._acquire(block, timeout)
-        with lock:
-            if self._managed:
+        if self._managed:
+            with lock:
                 return self._get_managed(block, timeout)
+        lock.acquire()
+        try:
             return self._acquire(block, timeout)
+        finally:
+            if lock._is_owned():  # type: ignore[attr-defined]
+                lock.release()  # (a thread handed an item returns without it)
 
     def _put_slow(self, item: T) -> None:
         # put() when the item cannot simply go back on the free list.

@@ -277,3 +277,28 @@ def test_check_and_reset_run_without_the_pool_lock(hook: str) -> None:
         pool.put(first)
     assert pool.current_size == 2
     assert len(pool.free_items) == 2
+
+
+def test_a_thread_handed_an_item_returns_without_taking_the_pool_lock() -> None:
+    # The granter did the bookkeeping: the woken thread does not wait for
+    # the lock to finish its get(), even while another thread holds it.
+    tracker = LockedTracker()
+    pool = threads_pool(tracker, max_size=1)
+    held = pool.get()
+    got: list[Any] = []
+    done = threading.Event()
+
+    def waiter() -> None:
+        got.append(pool.get(timeout=30))
+        done.set()
+
+    thread = start(waiter)
+    wait_until(lambda: pool.waiting() == 1)
+    assert pool._lock is not None
+    with pool._lock:
+        pool.put(held)  # handed to the waiter...
+        assert done.wait(10)  # ...which returns while we still hold the lock
+    assert got == [held]
+    thread.join(10)
+    pool.put(held)
+    check_pool(pool, tracker, settled=True)
