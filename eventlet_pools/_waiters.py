@@ -466,7 +466,7 @@ def has_ended(ref: weakref.ref[Any]) -> bool:
 # never blocks, a waiter interrupted after its grant passes the value on.
 
 
-# Longest single Condition.wait() of a parked thread, in seconds.
+# Longest single sleep of a parked thread on its own lock, in seconds.
 _THREAD_WAIT_SLICE = 3600.0
 
 

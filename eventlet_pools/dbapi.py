@@ -24,7 +24,6 @@ import importlib
 import logging
 import sys
 import threading
-import time
 import warnings
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
@@ -208,7 +207,6 @@ class ConnectionPool:
         self._check_when_idle = float(check_when_idle)
         self._is_disconnect = is_disconnect
         self._disconnect_errors: Optional[tuple[type[BaseException], ...]] = None
-        self._clock: Callable[[], float] = pool_options.get("clock") or time.monotonic
         # When a connection last turned out dead. A server restart or a
         # network cut kills every connection at once, so from then on even
         # recently used ones are checked before they are handed out again.
@@ -228,6 +226,8 @@ class ConnectionPool:
             reset=self._reset_connection if self._reset is not None else None,
             **pool_options,
         )
+        # The pool's clock (``clock=`` or its backend's) dates checks too.
+        self._clock: Callable[[], float] = self.pool._clock
 
     # ------------------------------------------------------------------
     def connect(self, timeout: Optional[float] = None) -> PooledConnection:
