@@ -33,6 +33,7 @@ from collections.abc import Awaitable
 from typing import Any, Callable
 
 import anyio
+from bench_core import percentile
 
 from eventlet_pools import Pool
 
@@ -146,11 +147,6 @@ async def queued_descents(make: Make, tasks: int) -> int:
     return sum(1 for a, b in zip(served, served[1:]) if b < a)
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 async def table(hold: float, cycles: int, rounds: int) -> dict[str, list[float]]:
     rates: dict[str, list[float]] = {name: [] for name in PEERS}
     waits: dict[str, list[float]] = {name: [] for name in PEERS}
@@ -162,7 +158,8 @@ async def table(hold: float, cycles: int, rounds: int) -> dict[str, list[float]]
     label = "sleep(0)" if hold == 0 else f"sleep({hold})"
     print(f"1000 tasks / 10 items, hold {label}: cycles/s (best, median of {rounds}), wait p50/p99 ms")
     for name in PEERS:
-        p50, p99 = percentile(waits[name], 0.5) * 1e3, percentile(waits[name], 0.99) * 1e3
+        ordered = sorted(waits[name])
+        p50, p99 = percentile(ordered, 0.5) * 1e3, percentile(ordered, 0.99) * 1e3
         print(
             f"  {name:16s} {max(rates[name]):10.0f} {statistics.median(rates[name]):10.0f}"
             f"   p50 {p50:8.3f}  p99 {p99:8.3f}"

@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import psycopg
 import psycopg_pool
+from bench_core import percentile
 
 from eventlet_pools.dbapi import ConnectionPool
 
@@ -82,11 +83,6 @@ def run(checkout: Checkout, threads: int, cycles: int) -> tuple[float, list[floa
     return threads * cycles / (clock() - started), waits
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -111,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"16 threads / 4 connections, SELECT 1 per checkout ({rounds} rounds of {16 * cycles} cycles)")
     print(f"  {'':14s} {'best/s':>9s} {'median/s':>9s} {'wait p50 ms':>12s} {'p99 ms':>8s}")
     for name in PEERS:
+        ordered = sorted(waits[name])
         print(
             f"  {name:14s} {max(rates[name]):9.0f} {statistics.median(rates[name]):9.0f}"
-            f" {percentile(waits[name], 0.5) * 1e3:12.3f} {percentile(waits[name], 0.99) * 1e3:8.3f}"
+            f" {percentile(ordered, 0.5) * 1e3:12.3f} {percentile(ordered, 0.99) * 1e3:8.3f}"
         )
     ratios = [o / t for o, t in zip(rates["ours"], rates["psycopg_pool"])]
     print(f"  ours/psycopg_pool cycles/s per round: {min(ratios):.2f}-{max(ratios):.2f}x")
