@@ -563,14 +563,17 @@ def _sleep_on(wake: Any, timeout: Optional[float]) -> bool:
             return True
 
 
-def _get_running_loop() -> Any:
+def _import_get_running_loop() -> Any:
     # asyncio.get_running_loop, imported on first use (eventlet users never
     # load asyncio for this library), then called directly.
-    global _get_running_loop
+    global get_running_loop
     import asyncio
 
-    _get_running_loop = asyncio.get_running_loop
+    get_running_loop = asyncio.get_running_loop
     return asyncio.get_running_loop()
+
+
+get_running_loop: Callable[[], Any] = _import_get_running_loop
 
 
 class AsyncWaiterQueue(deque):  # type: ignore[type-arg]
@@ -638,7 +641,7 @@ class AsyncWaiterQueue(deque):  # type: ignore[type-arg]
         Await the future, then call :meth:`outcome` with both; if the await
         raised, call :meth:`leave` and re-raise.
         """
-        loop = _get_running_loop()
+        loop = get_running_loop()
         future = loop.create_future()
         if front:
             self.insert(self._front, future)

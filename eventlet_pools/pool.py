@@ -10,6 +10,7 @@ from collections import deque
 from types import TracebackType
 from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
+from eventlet_pools import _waiters
 from eventlet_pools._backends import Backend, backend_for
 from eventlet_pools._base import NO_ITEM, Slot, guarded, remove_identical
 from eventlet_pools._observe import Observed
@@ -336,8 +337,22 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         # item is checked out, when nothing else needs attention; every
         # change that could lower it sets it to -1 and the slow path below
         # works it out again.
-        if len(self._free) < self._push_cap:
+        free_items = self._free
+        if len(free_items) < self._push_cap:
             self._push(item)
+            return
+        waiters = self._waiters
+        if (
+            waiters
+            and self._lock is None
+            and not self._managed
+            and not self._revoked
+            and self._size <= self._limit
+            and len(free_items) + self._creating < self._size
+        ):
+            # Contended, the commonest case after the push: straight to the
+            # first waiter (_put_slow's plain path, written out).
+            waiters.grant(item)
             return
         self._put_slow(item)
 
@@ -372,7 +387,8 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         ``timeout`` is given (as :meth:`item` calls it).
 
         Raises:
-          As :meth:`get`; PoolError if the pool's backend is not asyncio.
+          As :meth:`get`; PoolError if the pool's backend is not asyncio
+          and the call would have to wait (or run lifecycle hooks).
         """
         free_items = self._free
         get = type(self).get
@@ -382,11 +398,8 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
                 check_get_args(block, timeout)
             self._gets += 1
             return free_items.popleft()
-        if not self._backend.is_async:
-            raise PoolError(
-                f"aget() is for pools with backend='asyncio'; {self!r} uses {self._backend.name!r}"
-            )
         if not plain:
+            self._check_async("aget()")
             # Lifecycle options or an overridden get(): the synchronous
             # code, run in a bridge greenlet that awaits where it parks.
             if block and timeout is None and get is not Pool.get:
@@ -414,9 +427,17 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
                 timeout = self._timeout
             if timeout == 0:
                 self._wait_for(timeout)  # raises PoolTimeout
+            if not self._backend.is_async:
+                self._check_async("aget()")  # raises
             self._counts.waits += 1  # _wait_for, written out
             started = self._clock()
-            future, timer = waiters.enter(timeout, front)
+            if timeout is None and not front:
+                # enter(), written out for its commonest case
+                future = _waiters.get_running_loop().create_future()
+                waiters.append(future)
+                timer = None
+            else:
+                future, timer = waiters.enter(timeout, front)
             try:
                 granted = await future
             except BaseException:
@@ -432,6 +453,12 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
                 return got  # type: ignore[no-any-return]
             timeout = self._time_left(timeout, started)
             front = True
+
+    def _check_async(self, call: str) -> None:
+        if not self._backend.is_async:
+            raise PoolError(
+                f"{call} is for pools with backend='asyncio'; {self!r} uses {self._backend.name!r}"
+            )
 
     async def aput(self, item: T) -> None:
         """put() for symmetry in async code: it never waits either."""
@@ -1069,8 +1096,8 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         if lock is None:
             if self._managed:
                 self._put_managed(item)
-            else:
-                self._put_plain(item)
+                return
+            self._put_plain(item)
             return
         with lock:
             if self._managed:
