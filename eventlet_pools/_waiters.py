@@ -24,14 +24,12 @@ greenthread holding an item has finished.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import warnings
 import weakref
 from _thread import allocate_lock as _allocate_lock
 from collections import deque
-from collections.abc import Iterator
 from typing import Any, Callable, Optional
 
 from greenlet import getcurrent, greenlet
@@ -76,7 +74,6 @@ __all__ = [
     "spawn_background",
     "spawn_task",
     "spawn_thread",
-    "unlocked",
     "watch_end",
 ]
 
@@ -718,17 +715,6 @@ class AsyncWaiterQueue(deque):  # type: ignore[type-arg]
         if not future.done():
             self._take_out(future)
             future.set_result(EXPIRED)
-
-
-@contextlib.contextmanager
-def unlocked(lock: Any) -> Iterator[None]:
-    """Release ``lock`` (a reentrant lock this thread holds, however many
-    times) for the block, and take it back after, as ``Condition.wait`` does."""
-    state = lock._release_save()
-    try:
-        yield
-    finally:
-        lock._acquire_restore(state)
 
 
 class ThreadAlarm:

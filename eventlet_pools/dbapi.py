@@ -26,7 +26,6 @@ import sys
 import threading
 import warnings
 from collections.abc import Hashable, Iterator
-from contextlib import contextmanager
 from types import ModuleType, TracebackType
 from typing import Any, Callable, Optional
 
@@ -248,21 +247,20 @@ class ConnectionPool:
             self.pool.put(conn)
             raise
 
-    @contextmanager
-    def connection(self, timeout: Optional[float] = None) -> Iterator[PooledConnection]:
+    def connection(self, timeout: Optional[float] = None) -> PooledConnection:
         """Check a connection out for a ``with`` block; it always comes back.
 
-        Nothing is committed for you: call ``conn.commit()``; what is not
-        committed is rolled back (with the default ``reset_on_return``).
+        ``with pool.connection() as conn:`` gives the connection back when
+        the block ends, also on exceptions. Nothing is committed for you:
+        call ``conn.commit()``; what is not committed is rolled back (with
+        the default ``reset_on_return``). It is :meth:`connect` (the
+        connection is checked out by the call, and is its own context
+        manager), so the block costs no generator.
 
         Raises:
           As :meth:`connect`.
         """
-        wrapper = self.connect(timeout)
-        try:
-            yield wrapper
-        finally:
-            wrapper.close()
+        return self.connect(timeout)
 
     def close(self) -> None:
         """Close the free connections now and the checked-out ones as they
@@ -520,15 +518,7 @@ class PooledConnection:
         value = getattr(self._live(), name)
         if not callable(value):
             return value
-        watched = self._call
-        live = self._live
-
-        @functools.wraps(value)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            live()  # again at call time: it may have been looked up before close()
-            return watched(value, args, kwargs)
-
-        return call
+        return _forward(name, value, self._live, self._call)
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._live(), name, value)
@@ -573,6 +563,26 @@ class PooledConnection:
             _set_suspect(self, True)
 
 
+def _forward(
+    name: str,
+    method: Callable[..., Any],
+    live: Callable[[], Any],
+    watched: Callable[[Callable[..., Any], Any, Any], Any],
+) -> Callable[..., Any]:
+    # A driver method as a pooled connection or cursor hands it out: it
+    # refuses to run once the connection was given back (checked again at
+    # call time: it may have been looked up before close()), and its errors
+    # are watched for disconnects. Only the name and __wrapped__ are copied:
+    # functools.wraps costs more than the rest of the pool's work per checkout.
+    def call(*args: Any, **kwargs: Any) -> Any:
+        live()
+        return watched(method, args, kwargs)
+
+    call.__name__ = name
+    call.__wrapped__ = method  # type: ignore[attr-defined]
+    return call
+
+
 # The wrapper forwards attribute writes to the connection; its own slots
 # are written through their descriptors.
 _CLOSED: Any = object()
@@ -613,14 +623,7 @@ class PooledCursor:
         value = getattr(self._raw, name)
         if not callable(value):
             return value
-        conn = self._conn
-
-        @functools.wraps(value)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            conn._live()
-            return conn._call(value, args, kwargs)
-
-        return call
+        return _forward(name, value, self._conn._live, self._conn._call)
 
     def __setattr__(self, name: str, value: Any) -> None:
         self._conn._live()
