@@ -167,7 +167,10 @@ async def table(hold: float, cycles: int, rounds: int) -> dict[str, list[float]]
     for name in PEERS:
         if name != "ours":
             ratios = [o / t for o, t in zip(rates["ours"], rates[name])]
-            print(f"  ours / {name:16s} {min(ratios):.2f}-{max(ratios):.2f}x (per round)")
+            print(
+                f"  ours / {name:16s} {min(ratios):.2f}-{max(ratios):.2f}x per round,"
+                f" median {statistics.median(ratios):.2f}x"
+            )
     return rates
 
 
