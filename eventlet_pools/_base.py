@@ -112,6 +112,8 @@ class PoolBase(Generic[T]):
     _push: Callable[[T], None]
     _push_cap: int
     _get_gate: bool
+    _item_fast: bool
+    _plain_item: bool
     _closed: bool
     _waiters: Any
     _slots: deque[Slot]

@@ -228,4 +228,6 @@ class TrackedPath(PoolBase[T]):
         self._managed = managed
         # Threads take the lock on every get: never the unlocked fast path.
         self._get_gate = managed or self._lock is not None
+        # item() may run get()'s fast path inline (see _ItemContext).
+        self._item_fast = self._plain_item and not self._get_gate
         self._push_cap = -1

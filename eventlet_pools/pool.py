@@ -8,7 +8,7 @@ import logging
 import threading
 from collections import deque
 from types import TracebackType
-from typing import Any, Callable, Generic, Optional, TypeVar, Union
+from typing import Any, Callable, Generic, Optional, Protocol, TypeVar, Union
 
 from eventlet_pools import _waiters
 from eventlet_pools._backends import Backend, backend_for
@@ -26,6 +26,23 @@ from eventlet_pools.stats import Counters
 __all__ = ["Channel", "Pool"]
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class _ItemBlock(Protocol[T_co]):
+    # What item() returns: a context manager whose block holds the item,
+    # with discard() to drop it instead of giving it back.
+    def __enter__(self) -> T_co: ...
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None: ...
+
+    def discard(self) -> None: ...
+
 
 logger = logging.getLogger("eventlet_pools")
 
@@ -153,6 +170,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         "_free",
         "_get_gate",
         "_gets",
+        "_item_fast",
         "_push",
         "_push_cap",
         "_size",
@@ -357,7 +375,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         self._put_slow(item)
 
     # ------------------------------------------------------------------
-    def item(self, timeout: Optional[float] = None) -> _ItemContext[T]:
+    def item(self, timeout: Optional[float] = None) -> _ItemBlock[T]:
         """Check an item out for a ``with`` block; it always comes back.
 
         The item is put back when the block ends, also on exceptions, kills
@@ -1196,7 +1214,7 @@ class _ItemContext(Generic[T]):
     def __enter__(self) -> T:
         pool = self._pool
         free_items = pool._free
-        if free_items and self._timeout is None and pool._plain_item and not pool._get_gate:
+        if free_items and self._timeout is None and pool._item_fast:
             pool._gets += 1  # Pool.get's fast path
             item = self._item = free_items.popleft()
         else:
@@ -1218,7 +1236,7 @@ class _ItemContext(Generic[T]):
             pool = self._pool
             item = self._item
             pool._in_context.pop(id(item), None)
-            if pool._plain_item and len(pool._free) < pool._push_cap:
+            if pool._item_fast and len(pool._free) < pool._push_cap:
                 pool._push(item)  # Pool.put's fast path
             else:
                 pool.put(item)

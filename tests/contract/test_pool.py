@@ -18,8 +18,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import eventlet
 
-from eventlet_pools import Pool, PoolClosed, PoolError, PoolTimeout
-from tests.conftest import Runner, Tracker, wait_all
+from eventlet_pools import Pool, PoolClosed, PoolError, PoolTimeout, Token, TokenPool
+from tests.conftest import BACKENDS, Runner, Tracker, wait_all
 
 MakePool = Callable[..., "tuple[Pool[Any], Tracker]"]
 
@@ -162,7 +162,7 @@ def test_context_discard_drops_the_item_and_refuses_outside_the_block(runner: Ru
         pool = runner.pool(tracker, max_size=1)
         ctx = pool.item()
         with ctx as obj:
-            assert len(pool._in_context) == 1
+            assert pool.free() == 0
             ctx.discard()
         assert tracker.disposed == [obj]
         assert pool._in_context == {}
@@ -284,3 +284,104 @@ def test_a_waiter_given_an_item_then_timed_out_passes_it_on(make_pool: MakePool)
     assert pool.waiting() == 0
     pool.put(held[1])
     assert tracker.alive == 2
+
+
+# ----------------------------------------------------------------------
+# TokenPool.item(): the token is its own with block
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.mark.parametrize("options", [{}, {"max_uses": 100}], ids=["plain", "managed"])
+def test_token_item_takes_the_permit_at_the_call_and_the_token_is_its_block(
+    backend: str, options: dict[str, Any]
+) -> None:
+    runner = Runner(backend)
+
+    def body() -> None:
+        limit = TokenPool(max_size=2, backend=runner.backend, **options)
+        taken: Any = limit.item()  # (typed as any item() context)
+        assert limit.free() == 1  # taken by the call, not by the block
+        with taken as token, limit.item() as inner:
+            assert token is taken
+            assert isinstance(token, Token)
+            assert isinstance(inner, Token)
+            assert token is not inner
+            assert limit.free() == 0
+        assert limit.free() == 2
+        with pytest.raises(RuntimeError), limit.item():
+            raise RuntimeError("the block failed")
+        assert limit.free() == 2
+        ctx = limit.item()
+        with ctx:
+            ctx.discard()  # dropped: its slot is free, it does not come back
+        assert limit.current_size == 1
+        with pytest.raises(PoolError, match="outside the with block"):
+            ctx.discard()
+        with limit.item() as token:
+            limit.discard(token)
+        assert all(free is not token for free in limit.free_items)
+        runner.check(limit, settled=True)
+
+    runner.run(body)
+
+
+def test_token_item_of_a_subclass_making_plain_tokens_or_overriding_put(backend: str) -> None:
+    runner = Runner(backend)
+
+    def body() -> None:
+        returned: list[Token] = []
+
+        class PlainTokens(TokenPool):
+            def create(self) -> Token:
+                return Token()  # not the pool's own kind: item() wraps it
+
+            def put(self, item: Token) -> None:
+                returned.append(item)
+                super().put(item)
+
+        limit = PlainTokens(max_size=1, backend=runner.backend)
+        ctx = limit.item()
+        assert limit.free() == 0  # taken by the call here too
+        with ctx as token:
+            assert type(token) is Token
+        assert returned == [token]  # the overridden put() gave it back
+        before = list(returned)
+        with limit.item(timeout=5) as token:
+            limit.discard(token)
+        assert returned == before  # discarded: the block did not put it back
+        assert limit.current_size == 0
+        ctx = limit.item()
+        with ctx:
+            ctx.discard()
+        with pytest.raises(PoolError, match="outside the with block"):
+            ctx.discard()
+        runner.check(limit, settled=True)
+
+    runner.run(body)
+
+
+def test_a_stopped_token_holder_gives_the_permit_back(backend: str) -> None:
+    runner = Runner(backend)
+    if not runner.can_stop:
+        assert runner.backend == "threads"  # threads cannot be killed
+        return
+
+    def body() -> None:
+        limit = TokenPool(max_size=1, backend=runner.backend)
+
+        def hold_until_stopped() -> None:
+            with limit.item():
+                limit.get()  # waits in line for ever
+
+        holder = runner.spawn(hold_until_stopped)
+        runner.until(lambda: limit.waiting() == 1)
+        holder.stop()
+        wait_all([holder])
+        assert limit.free() == 1
+        runner.check(limit, settled=True)
+
+    runner.run(body)
