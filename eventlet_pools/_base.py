@@ -113,7 +113,9 @@ class PoolBase(Generic[T]):
     _push_cap: int
     _get_gate: bool
     _item_fast: bool
+    _aget_native: bool
     _plain_item: bool
+    _plain_get: bool
     _closed: bool
     _waiters: Any
     _slots: deque[Slot]

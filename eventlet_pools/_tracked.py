@@ -230,4 +230,6 @@ class TrackedPath(PoolBase[T]):
         self._get_gate = managed or self._lock is not None
         # item() may run get()'s fast path inline (see _ItemContext).
         self._item_fast = self._plain_item and not self._get_gate
+        # aget() may wait as a task, with no bridge greenlet.
+        self._aget_native = self._plain_get and not self._get_gate and self._backend.is_async
         self._push_cap = -1

@@ -158,15 +158,19 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
     # True while get() and put() are Pool's own (set for each subclass):
     # item() may then run their fast paths inline.
     _plain_item = True
+    # True while get() is Pool's own: aget() may then wait natively.
+    _plain_get = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._plain_item = cls.get is Pool.get and cls.put is Pool.put
+        cls._plain_get = cls.get is Pool.get
 
     # The attributes get() and put() touch on their fast paths live in
     # slots: their speed then does not depend on how many attributes a
     # subclass adds to the instance dict (the rest of the state lives there).
     __slots__ = (
+        "_aget_native",
         "_free",
         "_get_gate",
         "_gets",
@@ -362,8 +366,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         waiters = self._waiters
         if (
             waiters
-            and self._lock is None
-            and not self._managed
+            and not self._get_gate  # no lock (threads), no lifecycle options
             and not self._revoked
             and self._size <= self._limit
             and len(free_items) + self._creating < self._size
@@ -406,21 +409,20 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
 
         Raises:
           As :meth:`get`; PoolError if the pool's backend is not asyncio
-          and the call would have to wait (or run lifecycle hooks).
+          and no item is free.
         """
         free_items = self._free
-        get = type(self).get
-        plain = get is Pool.get and not self._get_gate
-        if plain and free_items:
+        if free_items and (self._aget_native or (self._plain_get and not self._get_gate)):
+            # A free item, on any backend: nobody waits while one is free.
             if timeout is not None or block is not True:
                 check_get_args(block, timeout)
             self._gets += 1
             return free_items.popleft()
-        if not plain:
+        if not self._aget_native:
             self._check_async("aget()")
             # Lifecycle options or an overridden get(): the synchronous
             # code, run in a bridge greenlet that awaits where it parks.
-            if block and timeout is None and get is not Pool.get:
+            if block and timeout is None and not self._plain_get:
                 # A get() overridden with eventlet's signature, as item() calls it.
                 return await run_bridged(self.get)  # type: ignore[no-any-return]
             return await run_bridged(self.get, block, timeout)  # type: ignore[no-any-return]
@@ -445,8 +447,6 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
                 timeout = self._timeout
             if timeout == 0:
                 self._wait_for(timeout)  # raises PoolTimeout
-            if not self._backend.is_async:
-                self._check_async("aget()")  # raises
             self._counts.waits += 1  # _wait_for, written out
             started = self._clock()
             if timeout is None and not front:
