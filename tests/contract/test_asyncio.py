@@ -8,6 +8,7 @@ cancellations, checking the DESIGN.md invariants as they go."""
 from __future__ import annotations
 
 import asyncio
+import random
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,7 @@ from typing import Any, Callable, TypeVar
 import pytest
 
 from eventlet_pools import NullPool, Pool, PoolClosed, PoolError, PoolTimeout
-from tests.conftest import Tracker, assert_settled
+from tests.conftest import CreateFailed, Tracker, assert_invariants, assert_settled
 
 R = TypeVar("R")
 
@@ -276,5 +277,57 @@ def test_close_fails_every_native_waiter_and_loses_nothing() -> None:
         pool.put(held)  # disposed: the pool is closed
         assert tracker.disposed == [held]
         assert pool.current_size == 0
+
+    run(main)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_native_waiting_storm_with_cancels_timeouts_failures_and_resizes(seed: int) -> None:
+    # 1,000 tasks on the native aget() path (no bridge greenlet): random
+    # time limits, cancellations while waiting and right after a grant,
+    # discards, failed creates and resizes, with the invariants of
+    # DESIGN.md checked at every step; at the end nothing is lost.
+    rng = random.Random(seed)
+
+    async def main() -> None:
+        tracker = Tracker()
+        tracker.rng = random.Random(seed)
+        tracker.fail_probability = 0.05
+        pool = async_pool(tracker, max_size=8)
+        served = 0
+
+        async def worker() -> None:
+            nonlocal served
+            for _ in range(5):
+                timeout = rng.choice([None, None, None, 0, 0.001, 0.01])
+                try:
+                    item = await pool.aget(timeout=timeout)
+                except (PoolTimeout, CreateFailed):
+                    continue
+                try:
+                    served += 1
+                    if rng.random() < 0.5:
+                        await asyncio.sleep(0)
+                finally:  # also when cancelled while holding it
+                    if rng.random() < 0.05:
+                        pool.discard(item)
+                    else:
+                        pool.put(item)
+
+        tasks = [asyncio.create_task(worker()) for _ in range(1000)]
+        while not all(task.done() for task in tasks):
+            assert_invariants(pool, tracker)
+            roll = rng.random()
+            if roll < 0.1:
+                rng.choice(tasks).cancel()  # waiting, holding, or just granted
+            elif roll < 0.13:
+                pool.resize(rng.randint(1, 12))
+            await asyncio.sleep(0)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(r is None or isinstance(r, asyncio.CancelledError) for r in results), results
+        assert served > 0
+        assert_settled(pool, tracker)
+        pool.close()
+        assert tracker.alive == 0
 
     run(main)
