@@ -44,7 +44,8 @@ class _PoolToken(Token):
         if self._held:
             self._held = False
             pool = self._pool
-            if pool._item_fast and len(pool._free) < pool._push_cap:
+            # (put() is Pool's own: see TokenPool.item.)
+            if len(pool._free) < pool._push_cap:
                 pool._push(self)  # Pool.put's fast path
             else:
                 pool.put(self)
@@ -101,17 +102,26 @@ class TokenPool(Pool[Token]):
         Raises:
           As :meth:`get`.
         """
+        # A token of this kind comes back through Pool.put, run by its
+        # __exit__ (the fast path inline): so only while put() is Pool's own.
+        # It goes back to the pool that handed it out (a token of another
+        # TokenPool put into this one belongs to this one from then on).
         free_items = self._free
         if free_items and timeout is None and self._item_fast:
             self._gets += 1  # Pool.get's fast path
             token = free_items.popleft()
+            if token.__class__ is _PoolToken:
+                token._pool = self
+                token._held = True
+                return token
         else:
             # As _ItemContext calls it: a get() overridden with eventlet's
             # signature takes no arguments.
             token = self.get() if timeout is None else self.get(timeout=timeout)
-        if token.__class__ is _PoolToken and token._pool is self:
-            token._held = True
-            return token
+            if token.__class__ is _PoolToken and type(self).put is Pool.put:
+                token._pool = self
+                token._held = True
+                return token
         context: _TakenContext = _new_context(_TakenContext)
         context._pool = self
         context._timeout = timeout

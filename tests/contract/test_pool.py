@@ -329,25 +329,27 @@ def test_token_item_takes_the_permit_at_the_call_and_the_token_is_its_block(
     runner.run(body)
 
 
-def test_token_item_of_a_subclass_making_plain_tokens_or_overriding_put(backend: str) -> None:
+@pytest.mark.parametrize("plain_tokens", [True, False], ids=["plain-tokens", "own-tokens"])
+def test_token_item_of_a_subclass_overriding_put(backend: str, plain_tokens: bool) -> None:
     runner = Runner(backend)
 
     def body() -> None:
         returned: list[Token] = []
 
-        class PlainTokens(TokenPool):
+        class CountingPuts(TokenPool):
             def create(self) -> Token:
-                return Token()  # not the pool's own kind: item() wraps it
+                # A plain Token is not the pool's own kind: item() wraps it.
+                return Token() if plain_tokens else super().create()
 
             def put(self, item: Token) -> None:
                 returned.append(item)
                 super().put(item)
 
-        limit = PlainTokens(max_size=1, backend=runner.backend)
+        limit = CountingPuts(max_size=1, backend=runner.backend)
         ctx = limit.item()
         assert limit.free() == 0  # taken by the call here too
         with ctx as token:
-            assert type(token) is Token
+            assert isinstance(token, Token)
         assert returned == [token]  # the overridden put() gave it back
         before = list(returned)
         with limit.item(timeout=5) as token:
@@ -383,5 +385,24 @@ def test_a_stopped_token_holder_gives_the_permit_back(backend: str) -> None:
         wait_all([holder])
         assert limit.free() == 1
         runner.check(limit, settled=True)
+
+    runner.run(body)
+
+
+def test_a_token_item_goes_back_to_the_pool_that_handed_it_out(backend: str) -> None:
+    runner = Runner(backend)
+
+    def body() -> None:
+        first = TokenPool(max_size=1, backend=runner.backend)
+        second = TokenPool(max_size=2, backend=runner.backend)
+        stranger = first.get()
+        held = second.get()
+        second.put(stranger)  # counted as the one out (as eventlet's pool does)
+        second.put(held)
+        with second.item(), second.item():
+            assert second.free() == 0
+        assert second.free() == 2  # both came back here, the stranger too
+        assert first.free() == 0  # first's holder never gave it back
+        runner.check(second, settled=True)
 
     runner.run(body)
