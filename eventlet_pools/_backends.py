@@ -191,8 +191,9 @@ class ThreadBackend(Backend):
         lock = self._lock
         if not lock._is_owned():  # type: ignore[attr-defined]
             return function(*args)
-        # _waiters.unlocked, written out: this runs for every check and
-        # reset, and a generator-based context costs more than the rest.
+        # Released however many times this thread holds it, and taken back
+        # after, as Condition.wait does (written out: this runs for every
+        # check and reset, where a generator-based context cost more).
         state = lock._release_save()  # type: ignore[attr-defined]
         try:
             return function(*args)

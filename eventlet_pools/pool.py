@@ -432,7 +432,9 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         # Contended with no time limit, the commonest case of a waiting get:
         # straight into line behind the others, on a future of the loop
         # (_aget_waiting's first turn, written out: its checks and calls
-        # cost about 5% of the contended cycles/s, in bench_asyncio).
+        # cost about 5% of the contended cycles/s, in bench_asyncio). With
+        # others in line, _push_cap is -1 already: put() sets it only when
+        # nobody waits.
         self._gets += 1
         counts = self._counts
         counts.waits += 1
