@@ -8,8 +8,12 @@ differ between greenthreads, OS threads and asyncio tasks:
 * ``alarm()``: a sleep until a deadline others may move, for upkeep;
 * ``spawn(fn, *args)``: start work nobody joins;
 * ``lock`` and ``guard``: the lock that guards a pool's state (threads
-  only; ``guard`` is a no-op context elsewhere), and ``call_unlocked`` to
-  run slow user code (create, check, reset) without holding it;
+  only; ``guard`` is a no-op context elsewhere);
+* ``call_hook(fn, *args)``: run user code (create, check, reset) as the
+  runtime needs: without the threads lock held, and on asyncio awaiting
+  what it returns when that is awaitable; ``call_hook_later(pending, fn,
+  *args)`` the same for hooks nobody waits on (dispose), which asyncio
+  finishes in a task tracked in ``pending`` when it cannot await here;
 * ``call_within(seconds, fn, *args)``: run ``fn`` and interrupt it at a
   deadline where the runtime can (greenthreads only);
 * ``clock``: the monotonic clock time-based options read by default;
@@ -99,9 +103,15 @@ class Backend:
         """Whether :meth:`spawn` can start something from here and now."""
         return True
 
-    def call_unlocked(self, function: Callable[..., Any], *args: Any) -> Any:
-        """``function(*args)`` without the pool's lock held (it is taken back after)."""
+    def call_hook(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)``, user code: without the pool's lock held (it
+        is taken back after), and awaited where the runtime awaits."""
         return function(*args)
+
+    def call_hook_later(self, pending: set[Any], function: Callable[..., Any], *args: Any) -> None:
+        """``function(*args)`` for a hook whose result nobody waits on; what
+        cannot finish now finishes in a task kept in ``pending`` meanwhile."""
+        function(*args)
 
     def call_within(self, seconds: float, function: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
         """``function(*args)``, interrupted after ``seconds`` where the runtime can.
@@ -187,7 +197,7 @@ class ThreadBackend(Backend):
     def spawn(self, function: Callable[..., None], *args: Any) -> threading.Thread:
         return _waiters.spawn_thread(function, *args)
 
-    def call_unlocked(self, function: Callable[..., Any], *args: Any) -> Any:
+    def call_hook(self, function: Callable[..., Any], *args: Any) -> Any:
         lock = self._lock
         if not lock._is_owned():  # type: ignore[attr-defined]
             return function(*args)
@@ -241,6 +251,41 @@ class AsyncBackend(Backend):
         # A pool made outside its loop starts upkeep from its first call inside.
         return _loop_running()
 
+    def call_hook(self, function: Callable[..., Any], *args: Any) -> Any:
+        # create(), check() and reset() may be coroutine functions, or return
+        # awaitables: awaited in the bridge greenlet the pool's code runs in.
+        result = function(*args)
+        if _is_awaitable(result):
+            if not _waiters.in_bridge():
+                _drop_awaitable(result)
+                from eventlet_pools.errors import PoolError
+
+                raise PoolError(
+                    f"{function!r} returned an awaitable outside the pool's async methods:"
+                    " an asyncio pool awaits its hooks in aget(), aitem(), aput() and aclose()"
+                )
+            result = _waiters.await_only(result)
+        return result
+
+    def call_hook_later(self, pending: set[Any], function: Callable[..., Any], *args: Any) -> None:
+        result = function(*args)
+        if not _is_awaitable(result):
+            return
+        if _waiters.in_bridge():
+            _waiters.await_only(result)
+            return
+        # From synchronous code (a put(), close()): finished by a task of the
+        # loop, which aclose() waits for.
+        import asyncio
+
+        try:
+            task = asyncio.ensure_future(result)
+        except RuntimeError:  # no running loop: it cannot run at all
+            _drop_awaitable(result)
+            raise
+        pending.add(task)
+        task.add_done_callback(lambda done: _hook_finished(pending, function, done))
+
     def current(self) -> Any:
         import asyncio
 
@@ -261,6 +306,26 @@ class AsyncBackend(Backend):
     def has_ended(self, ref: weakref.ref[Any]) -> bool:
         task = ref()
         return task is None or bool(task.done())
+
+
+def _is_awaitable(value: Any) -> bool:
+    # Coroutines, futures, tasks: whatever defines __await__ (a cheaper test
+    # than inspect.isawaitable, run for every hook's result).
+    return getattr(type(value), "__await__", None) is not None
+
+
+def _drop_awaitable(value: Any) -> None:
+    # An awaitable that will not be awaited: closed (a coroutine) or
+    # cancelled (a future), so that it leaves no "never awaited" warning.
+    close = getattr(value, "close", None) or getattr(value, "cancel", None)
+    if close is not None:
+        close()
+
+
+def _hook_finished(pending: set[Any], function: Callable[..., Any], task: Any) -> None:
+    pending.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("%r raised; the item is dropped anyway", function, exc_info=task.exception())
 
 
 def _loop_running() -> bool:

@@ -117,6 +117,7 @@ class PoolBase(Generic[T]):
     _plain_item: bool
     _plain_get: bool
     _closed: bool
+    _pending_hooks: set[Any]
     _waiters: Any
     _slots: deque[Slot]
     _revoked: deque[Slot]

@@ -108,10 +108,10 @@ class TrackedPath(PoolBase[T]):
                 # Without the pool's lock (threads): it may be a round trip.
                 if deadline is not None:
                     finished, ok = backend.call_within(
-                        deadline - self._clock(), backend.call_unlocked, opts.check, item
+                        deadline - self._clock(), backend.call_hook, opts.check, item
                     )
                 else:
-                    ok = backend.call_unlocked(opts.check, item)
+                    ok = backend.call_hook(opts.check, item)
             except Exception as exc:
                 ok, error = False, exc
             except BaseException:
@@ -185,7 +185,7 @@ class TrackedPath(PoolBase[T]):
             reason = "aged"
         elif opts.reset is not None:
             try:
-                self._backend.call_unlocked(opts.reset, item)
+                self._backend.call_hook(opts.reset, item)
             except Exception as exc:
                 logger.warning("reset(%r) raised %r; disposing the item", item, exc)
                 reason, error = "reset_failed", exc

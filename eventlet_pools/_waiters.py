@@ -70,6 +70,7 @@ __all__ = [
     "call_within",
     "current_greenthread",
     "has_ended",
+    "in_bridge",
     "run_bridged",
     "spawn_background",
     "spawn_task",
@@ -784,6 +785,11 @@ def spawn_thread(function: Callable[..., None], *args: Any) -> threading.Thread:
 
 class _Bridge(greenlet):  # type: ignore[misc]
     """A greenlet running synchronous pool code for a coroutine."""
+
+
+def in_bridge() -> bool:
+    """Whether this code runs in a bridge greenlet (it may then await)."""
+    return isinstance(getcurrent(), _Bridge)
 
 
 def await_only(awaitable: Any) -> Any:

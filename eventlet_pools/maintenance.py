@@ -166,7 +166,7 @@ class Maintenance(PoolBase[T]):
             ok = False
             error: Optional[Exception] = None
             try:
-                ok = bool(self._backend.call_unlocked(check, item))  # out of free_items: no one else has it
+                ok = bool(self._backend.call_hook(check, item))  # out of free_items: no one else has it
             except Exception as exc:
                 error = exc
             finally:

@@ -136,7 +136,9 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         (native OS threads: every method takes the pool's lock, waiters
         sleep without it, create() runs without it, maintenance is a
         daemon thread), ``'asyncio'`` (tasks of one event loop: wait with
-        :meth:`aget`/:meth:`aitem`; maintenance is a task), or ``'auto'``:
+        :meth:`aget`/:meth:`aitem`; maintenance is a task; ``create``,
+        ``check``, ``reset`` and ``dispose`` may be coroutine functions,
+        awaited in the ``a``-methods and :meth:`aclose`), or ``'auto'``:
         eventlet if the program imported eventlet, else asyncio if made
         inside a running loop, else threads.
 
@@ -274,6 +276,9 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         self._retry_due: Optional[float] = None
         self._retry_attempt = 0
         self._create_error: Optional[Exception] = None
+        # Tasks finishing an async dispose() started from synchronous code
+        # (asyncio): aclose() waits for them.
+        self._pending_hooks: set[Any] = set()
         self._managed = False
         # Items checked out before tracking started (see _set_mode).
         self._untracked_out = 0
@@ -450,10 +455,17 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         if granted is not EXPIRED and type(granted) is not Slot and not self._closed:
             counts.wait_times.append(clock() - started)  # _after_wait's commonest case
             return granted  # type: ignore[no-any-return]
-        got = self._after_wait(granted, None, started)
+        got = await self._aafter_wait(granted, None, started)
         if got is not _AGAIN:
             return got  # type: ignore[no-any-return]
         return await self._aget_waiting(True, None, front=True)  # type: ignore[no-any-return]
+
+    async def _aafter_wait(self, granted: Any, timeout: Optional[float], started: float) -> Any:
+        # _after_wait for a task: a granted creation slot is filled in a
+        # bridge greenlet, where an async create() can be awaited.
+        if type(granted) is Slot:
+            return await run_bridged(self._after_wait, granted, timeout, started)
+        return self._after_wait(granted, timeout, started)
 
     async def _aget_waiting(self, block: bool, timeout: Optional[float], front: bool = False) -> Any:
         # aget() on an asyncio pool whose get() is Pool's own, with no
@@ -468,13 +480,17 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         waiters = self._waiters
         while True:
             if not (waiters and block and self._limit >= 0):
-                got = self._acquire_now(block)
+                if self._creates_now():
+                    # In a bridge greenlet, where an async create() is awaited.
+                    got = await run_bridged(self._acquire_now, block)
+                else:
+                    got = self._acquire_now(block)
                 if got is not _WAIT:
                     return got
             timeout = self._wait_for(timeout)
             started = self._clock()
             granted = await waiters.wait(timeout, self._abandon, front)
-            got = self._after_wait(granted, timeout, started)
+            got = await self._aafter_wait(granted, timeout, started)
             if got is not _AGAIN:
                 return got
             timeout = self._time_left(timeout, started)
@@ -487,8 +503,13 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             )
 
     async def aput(self, item: T) -> None:
-        """put() for symmetry in async code: it never waits either."""
-        self.put(item)
+        """put() for async code. It never waits for other holders; with
+        lifecycle options it runs in a bridge greenlet, where an async
+        ``reset`` (or checkin listener) is awaited."""
+        if self._managed:
+            await run_bridged(self.put, item)
+        else:
+            self.put(item)
 
     def aitem(self, timeout: Optional[float] = None) -> _AsyncItemContext[T]:
         """``async with pool.aitem() as x:``: :meth:`item` for asyncio pools.
@@ -745,6 +766,30 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
     ) -> None:
         self.close()
 
+    async def aclose(self) -> None:
+        """close() for asyncio pools: an async ``dispose`` of the free items
+        is awaited, and so are the disposals already under way (of items
+        that came back earlier). Checked-out items are disposed when they
+        come back, as with close().
+        """
+        await run_bridged(self.close)
+        pending = list(self._pending_hooks)
+        if pending:
+            import asyncio
+
+            await asyncio.gather(*pending, return_exceptions=True)  # (failures were logged)
+
+    async def __aenter__(self) -> Pool[T]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.aclose()
+
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
         return (
@@ -798,6 +843,17 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             self._counts.timeouts += 1
             raise PoolTimeout(f"get(block=False) found nothing free in {self!r}")
         return _WAIT
+
+    def _creates_now(self) -> bool:
+        # Would _acquire_now create an item (rather than hand out a free one,
+        # wait or fail)?
+        return (
+            not self._free
+            and not self._waiters
+            and not self._revoked
+            and self._size < self._limit
+            and self._retry_due is None
+        )
 
     def _wait_for(self, timeout: Optional[float]) -> Optional[float]:
         # How long a get() that must wait may wait; counts the wait.
@@ -887,7 +943,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         # create() plus what every creation is counted and recorded as.
         try:
             # The slot is reserved: others may go on while this creates.
-            new: T = self._backend.call_unlocked(self.create)
+            new: T = self._backend.call_hook(self.create)
             if new is None:  # a create() that forgot its return
                 raise TypeError(f"create() of {self!r} returned None, not an item")
         except Exception as exc:
@@ -1089,7 +1145,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             if rec is not None and rec.item is not item:  # pragma: no cover - id reuse
                 records[id(item)] = rec
         try:
-            self.dispose(item)
+            self._backend.call_hook_later(self._pending_hooks, self.dispose, item)
         except Exception:
             logger.exception("dispose(%r) raised; the item is dropped anyway", item)
         if "dispose" in self._listeners:
@@ -1283,4 +1339,8 @@ class _AsyncItemContext(_ItemContext[T]):
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        self.__exit__(exc_type, exc, tb)
+        if self._held and self._pool._managed:
+            # Given back as aput() does: an async reset() is awaited.
+            await run_bridged(self.__exit__, exc_type, exc, tb)
+        else:
+            self.__exit__(exc_type, exc, tb)

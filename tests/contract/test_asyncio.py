@@ -186,9 +186,10 @@ def test_aget_and_aitem_call_a_get_overridden_with_eventlets_signature() -> None
     run(main)
 
 
-def test_a_waiting_aget_runs_in_its_task_with_no_bridge_greenlet() -> None:
-    # A plain pool's aget() parks on a future of the loop: the slot it is
-    # granted is filled by create() called from the task itself.
+def test_a_waiting_aget_parks_on_a_future_and_creates_in_a_bridge() -> None:
+    # A plain pool's aget() waits on a future of the loop, with no bridge
+    # greenlet; create() runs in one (it may be awaited there), also for the
+    # slot a waiter is granted.
     from greenlet import getcurrent
 
     from eventlet_pools._waiters import _Bridge
@@ -205,9 +206,10 @@ def test_a_waiting_aget_runs_in_its_task_with_no_bridge_greenlet() -> None:
         held = await pool.aget()
         waiter = asyncio.create_task(pool.aget())
         await until(lambda: pool.waiting() == 1)
+        assert isinstance(pool._waiters[0], asyncio.Future)  # the task's own future
         pool.discard(held)  # the waiter is granted the slot and creates
         fresh = await waiter
-        assert bridged == [False, False]
+        assert bridged == [True, True]
         pool.put(fresh)
         assert_settled(pool, tracker)
 
