@@ -108,4 +108,9 @@ class Observed(PoolBase[T]):
     def _emit(self, name: str, item: Any, **fields: Any) -> None:
         listeners = self._listeners.get(name)
         if listeners:
-            deliver(listeners, PoolEvent(name, self, item, **fields))
+            deliver(listeners, PoolEvent(name, self, item, **fields), self._call_listener)
+
+    def _call_listener(self, fn: Listener, event: PoolEvent) -> None:
+        # A coroutine listener is awaited where the pool's code may await
+        # (asyncio), else finished by a task that aclose() waits for.
+        self._backend.call_hook_later(self._pending_hooks, fn, event)

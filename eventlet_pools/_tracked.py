@@ -147,7 +147,7 @@ class TrackedPath(PoolBase[T]):
         listeners = self._listeners.get("checkout")
         if listeners:
             try:
-                deliver(listeners, PoolEvent("checkout", self, item))
+                deliver(listeners, PoolEvent("checkout", self, item), self._call_listener)
             except BaseException:
                 self._put_back(item, rec)
                 raise
@@ -195,7 +195,7 @@ class TrackedPath(PoolBase[T]):
         listeners = self._listeners.get("checkin")
         try:
             if listeners:
-                deliver(listeners, PoolEvent("checkin", self, item))
+                deliver(listeners, PoolEvent("checkin", self, item), self._call_listener)
         finally:
             if reason is None:
                 self._put_back(item, rec)

@@ -83,10 +83,18 @@ def check_listener(name: object, fn: object) -> str:
     return name
 
 
-def deliver(listeners: tuple[Listener, ...], event: PoolEvent) -> None:
-    """Call each listener with ``event``; log and skip the ones that raise."""
+def deliver(
+    listeners: tuple[Listener, ...],
+    event: PoolEvent,
+    call: Callable[[Listener, PoolEvent], None] = lambda fn, event: fn(event),
+) -> None:
+    """Call each listener with ``event``; log and skip the ones that raise.
+
+    ``call(fn, event)`` runs one: the pool's backend passes one that awaits
+    a coroutine listener (asyncio).
+    """
     for fn in listeners:
         try:
-            fn(event)
+            call(fn, event)
         except Exception:
             logger.exception("%r listener %r raised; ignored", event.name, fn)

@@ -238,12 +238,42 @@ def test_a_failing_async_dispose_is_logged_and_the_item_dropped(caplog: pytest.L
             await asyncio.sleep(0)
             raise RuntimeError("close failed")
 
-        pool: Pool[Any] = Pool(max_size=1, create=tracker.acreate, dispose=dispose, backend="asyncio")
-        item = await pool.aget()
-        pool.put(item)
+        pool: Pool[Any] = Pool(max_size=2, create=tracker.acreate, dispose=dispose, backend="asyncio")
+        free, held = await pool.aget(), await pool.aget()
+        pool.put(free)
         with caplog.at_level("ERROR", logger="eventlet_pools"):
+            await pool.aclose()  # the free one: awaited in aclose(), raises there
+            messages = [r.getMessage() for r in caplog.records]
+            assert any("raised; the item is dropped anyway" in m for m in messages), messages
+            pool.put(held)  # from plain code: disposed by a task, which raises
             await pool.aclose()
+            messages = [r.getMessage() for r in caplog.records]
+            assert any("finished in a task of the loop, raised" in m for m in messages), messages
         assert pool.current_size == 0
-        assert any("raised; the item is dropped anyway" in r.getMessage() for r in caplog.records)
+
+    run(main)
+
+
+def test_coroutine_listeners_are_awaited_in_the_async_methods_or_by_a_task() -> None:
+    async def main() -> None:
+        tracker = AsyncTracker()
+        seen: list[tuple[str, Any]] = []
+
+        async def record(event: Any) -> None:
+            await asyncio.sleep(0)
+            seen.append((event.name, event.item))
+
+        pool: Pool[Any] = Pool(max_size=1, create=tracker.acreate, dispose=tracker.dispose, backend="asyncio")
+        for name in ("create", "checkout", "checkin", "dispose"):
+            pool.listen(name, record)
+        item = await pool.aget()  # create and checkout: awaited in aget()
+        assert seen == [("create", item), ("checkout", item)]
+        await pool.aput(item)  # checkin: awaited in aput()
+        assert seen[-1] == ("checkin", item)
+        async with pool.aitem() as again:
+            pool.discard(again)  # from plain code: the dispose event runs in a task
+        await pool.aclose()  # which aclose() waits for
+        assert [name for name, _ in seen] == ["create", "checkout", "checkin", "checkout", "dispose"]
+        assert tracker.alive == 0
 
     run(main)
