@@ -39,6 +39,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Callable, ClassVar, Optional
 
 from eventlet_pools import _waiters
+from eventlet_pools.errors import PoolError
 
 __all__ = [
     "BACKENDS",
@@ -105,13 +106,22 @@ class Backend:
 
     def call_hook(self, function: Callable[..., Any], *args: Any) -> Any:
         """``function(*args)``, user code: without the pool's lock held (it
-        is taken back after), and awaited where the runtime awaits."""
-        return function(*args)
+        is taken back after), and awaited where the runtime awaits.
+
+        Raises:
+          TypeError: it returned an awaitable, which only the asyncio
+            backend awaits.
+        """
+        return _not_awaitable(function, function(*args), self.name)
 
     def call_hook_later(self, pending: set[Any], function: Callable[..., Any], *args: Any) -> None:
         """``function(*args)`` for a hook whose result nobody waits on; what
-        cannot finish now finishes in a task kept in ``pending`` meanwhile."""
-        function(*args)
+        cannot finish now finishes in a task kept in ``pending`` meanwhile.
+
+        Raises:
+          TypeError: as :meth:`call_hook`.
+        """
+        _not_awaitable(function, function(*args), self.name)
 
     def call_within(self, seconds: float, function: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
         """``function(*args)``, interrupted after ``seconds`` where the runtime can.
@@ -200,15 +210,16 @@ class ThreadBackend(Backend):
     def call_hook(self, function: Callable[..., Any], *args: Any) -> Any:
         lock = self._lock
         if not lock._is_owned():  # type: ignore[attr-defined]
-            return function(*args)
+            return _not_awaitable(function, function(*args), self.name)
         # Released however many times this thread holds it, and taken back
         # after, as Condition.wait does (written out: this runs for every
         # check and reset, where a generator-based context cost more).
         state = lock._release_save()  # type: ignore[attr-defined]
         try:
-            return function(*args)
+            result = function(*args)
         finally:
             lock._acquire_restore(state)  # type: ignore[attr-defined]
+        return _not_awaitable(function, result, self.name)
 
     def current(self) -> threading.Thread:
         return threading.current_thread()
@@ -258,9 +269,7 @@ class AsyncBackend(Backend):
         if _is_awaitable(result):
             if not _waiters.in_bridge():
                 _drop_awaitable(result)
-                from eventlet_pools.errors import PoolError
-
-                raise PoolError(
+                raise AwaitNeeded(
                     f"{function!r} returned an awaitable outside the pool's async methods:"
                     " an asyncio pool awaits its hooks in aget(), aitem(), aput() and aclose()"
                 )
@@ -308,10 +317,27 @@ class AsyncBackend(Backend):
         return task is None or bool(task.done())
 
 
+class AwaitNeeded(PoolError):
+    """A hook returned an awaitable where the pool's code cannot await it
+    (a synchronous call on an asyncio pool, outside its ``a``-methods)."""
+
+
 def _is_awaitable(value: Any) -> bool:
     # Coroutines, futures, tasks: whatever defines __await__ (a cheaper test
     # than inspect.isawaitable, run for every hook's result).
     return getattr(type(value), "__await__", None) is not None
+
+
+def _not_awaitable(function: Callable[..., Any], result: Any, backend: str) -> Any:
+    # A hook's result where nothing awaits: an awaitable is refused at once
+    # (an async create() would otherwise hand out a coroutine as the item).
+    if _is_awaitable(result):
+        _drop_awaitable(result)
+        raise TypeError(
+            f"{function!r} returned an awaitable: async hooks need backend='asyncio',"
+            f" and this pool uses {backend!r}"
+        )
+    return result
 
 
 def _drop_awaitable(value: Any) -> None:

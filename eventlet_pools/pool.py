@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any, Callable, Generic, Optional, Protocol, TypeVar, Union
 
 from eventlet_pools import _waiters
-from eventlet_pools._backends import Backend, backend_for
+from eventlet_pools._backends import AwaitNeeded, Backend, backend_for
 from eventlet_pools._base import NO_ITEM, Slot, guarded, remove_identical
 from eventlet_pools._observe import Observed
 from eventlet_pools._tracked import TrackedPath
@@ -288,6 +288,14 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
                 self._reserve_slot()
                 try:
                     new = self._new_item()
+                except AwaitNeeded:
+                    # An async create() (asyncio), and no coroutine to await
+                    # it in here: a task of the running loop fills the pool,
+                    # or, made outside a loop, it grows as it is used.
+                    self._cancel_slot()
+                    if self._backend.can_spawn():
+                        self._spawn(self._refill)
+                    break
                 except Exception as exc:
                     self._cancel_slot()
                     if self._opts.create_retry is None:
@@ -910,6 +918,9 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         # _creating, so no other greenthread can take the same capacity.
         try:
             new = self._new_item()
+        except AwaitNeeded:
+            self._release_slot()
+            raise
         except Exception as exc:
             if self._opts.create_retry is not None and not self._closed:
                 # Maintenance retries after a backoff; until then nobody
@@ -946,6 +957,8 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             new: T = self._backend.call_hook(self.create)
             if new is None:  # a create() that forgot its return
                 raise TypeError(f"create() of {self!r} returned None, not an item")
+        except AwaitNeeded:
+            raise  # not a failed create: it could not be awaited here
         except Exception as exc:
             self._counts.create_errors += 1
             self._emit("create_failed", None, error=exc)

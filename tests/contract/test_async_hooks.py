@@ -277,3 +277,43 @@ def test_coroutine_listeners_are_awaited_in_the_async_methods_or_by_a_task() -> 
         assert tracker.alive == 0
 
     run(main)
+
+
+def test_min_size_with_an_async_create_fills_in_a_task_or_grows_on_use() -> None:
+    async def main() -> None:
+        tracker = AsyncTracker()
+        pool: Pool[Any] = Pool(
+            min_size=2, max_size=3, create=tracker.acreate, dispose=tracker.dispose, backend="asyncio"
+        )
+        assert pool.stats().create_errors == 0
+        await until(lambda: len(pool.free_items) == 2)  # filled by a task of the loop
+        assert pool.current_size == 2
+        pool.put(await pool.aget())
+        assert_settled(pool, tracker)
+        await pool.aclose()
+
+    run(main)
+    # Made outside a running loop: nothing can be awaited yet, so the pool
+    # starts empty and creates as it is used.
+    tracker = AsyncTracker()
+    outside: Pool[Any] = Pool(min_size=2, max_size=2, create=tracker.acreate, backend="asyncio")
+    assert outside.current_size == 0
+
+    async def use() -> None:
+        outside.put(await outside.aget())
+        assert outside.current_size == 1
+
+    run(use)
+
+
+@pytest.mark.parametrize("backend", ["eventlet", "threads"])
+def test_an_async_hook_on_another_backend_is_refused_and_loses_nothing(backend: str) -> None:
+    tracker = AsyncTracker()
+    pool: Pool[Any] = Pool(max_size=1, create=tracker.acreate, backend=backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "never awaited" warning either
+        with pytest.raises(TypeError, match="async hooks need backend='asyncio'"):
+            pool.get()
+        gc.collect()
+    assert pool.free() == 1
+    assert pool.stats().create_errors == 1
