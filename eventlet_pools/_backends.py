@@ -266,7 +266,7 @@ class AsyncBackend(Backend):
         # create(), check() and reset() may be coroutine functions, or return
         # awaitables: awaited in the bridge greenlet the pool's code runs in.
         result = function(*args)
-        if _is_awaitable(result):
+        if is_awaitable(result):
             if not _waiters.in_bridge():
                 _drop_awaitable(result)
                 raise AwaitNeeded(
@@ -278,7 +278,7 @@ class AsyncBackend(Backend):
 
     def call_hook_later(self, pending: set[Any], function: Callable[..., Any], *args: Any) -> None:
         result = function(*args)
-        if not _is_awaitable(result):
+        if not is_awaitable(result):
             return
         if _waiters.in_bridge():
             _waiters.await_only(result)
@@ -322,7 +322,7 @@ class AwaitNeeded(PoolError):
     (a synchronous call on an asyncio pool, outside its ``a``-methods)."""
 
 
-def _is_awaitable(value: Any) -> bool:
+def is_awaitable(value: Any) -> bool:
     # Coroutines, futures, tasks: whatever defines __await__ (a cheaper test
     # than inspect.isawaitable, run for every hook's result).
     return getattr(type(value), "__await__", None) is not None
@@ -331,7 +331,7 @@ def _is_awaitable(value: Any) -> bool:
 def _not_awaitable(function: Callable[..., Any], result: Any, backend: str) -> Any:
     # A hook's result where nothing awaits: an awaitable is refused at once
     # (an async create() would otherwise hand out a coroutine as the item).
-    if _is_awaitable(result):
+    if is_awaitable(result):
         _drop_awaitable(result)
         raise TypeError(
             f"{function!r} returned an awaitable: async hooks need backend='asyncio',"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import inspect
 import logging
 import sys
 import threading
@@ -29,13 +30,23 @@ from collections.abc import Hashable, Iterator
 from types import ModuleType, TracebackType
 from typing import Any, Callable, Optional
 
+from eventlet_pools._backends import is_awaitable
 from eventlet_pools._validate import check_callable, check_duration, check_size
+from eventlet_pools._waiters import run_bridged
 from eventlet_pools.errors import ConnectionClosed
 from eventlet_pools.events import Listener
 from eventlet_pools.pool import Pool
 from eventlet_pools.stats import PoolStats
 
-__all__ = ["ConnectionPool", "ManagedModule", "PooledConnection", "PooledCursor", "manage", "ping"]
+__all__ = [
+    "AsyncPooledConnection",
+    "ConnectionPool",
+    "ManagedModule",
+    "PooledConnection",
+    "PooledCursor",
+    "manage",
+    "ping",
+]
 
 logger = logging.getLogger("eventlet_pools")
 
@@ -47,30 +58,70 @@ RESET_MODES = ("rollback", "commit", None)
 _DISCONNECT_SQLSTATES = ("08", "57P01", "57P02", "57P03")
 
 
-def close_quietly(conn: Any) -> None:
+def close_quietly(conn: Any) -> Any:
     """Close a DB-API connection; an error is logged as one INFO line.
+
+    For an async driver's connection it returns the coroutine that closes it.
 
     A connection the server already dropped often fails to close: that is
     expected (a server restart closes them all), not worth a traceback.
     """
     try:
-        conn.close()
+        closing = conn.close()
+    except Exception as exc:
+        logger.info("closing %r raised %r; dropped anyway", conn, exc)
+        return None
+    if is_awaitable(closing):  # an async driver's connection
+        return _aclose_quietly(conn, closing)
+    return None
+
+
+async def _aclose_quietly(conn: Any, closing: Any) -> None:
+    try:
+        await closing
     except Exception as exc:
         logger.info("closing %r raised %r; dropped anyway", conn, exc)
 
 
-def ping(conn: Any) -> bool:
+def _is_async_connection(conn: Any) -> bool:
+    # An async driver's connection (psycopg's AsyncConnection, aiomysql's):
+    # its rollback() is a coroutine function.
+    return inspect.iscoroutinefunction(getattr(conn, "rollback", None))
+
+
+def ping(conn: Any) -> Any:
     """Run ``SELECT 1`` on a DB-API connection; the default ``check``.
 
-    Returns True when the server answered; raises whatever the driver raises
-    when it did not (the pool counts that as a failed check).
+    Returns True when the server answered (for an async driver's connection,
+    a coroutine that does); raises whatever the driver raises when it did
+    not (the pool counts that as a failed check).
     """
+    if _is_async_connection(conn):
+        return _aping(conn)
     cursor = conn.cursor()
     try:
         cursor.execute("SELECT 1")
         cursor.fetchall()
     finally:
         cursor.close()
+    return True
+
+
+async def _aping(conn: Any) -> bool:
+    # ping() for an async driver: its cursor() may itself be awaitable
+    # (aiomysql), its execute, fetch and close are.
+    cursor = conn.cursor()
+    if is_awaitable(cursor):
+        cursor = await cursor
+    try:
+        await cursor.execute("SELECT 1")
+        rows = cursor.fetchall()
+        if is_awaitable(rows):
+            await rows
+    finally:
+        closing = cursor.close()
+        if is_awaitable(closing):
+            await closing
     return True
 
 
@@ -262,10 +313,44 @@ class ConnectionPool:
         """
         return self.connect(timeout)
 
+    async def aconnect(self, timeout: Optional[float] = None) -> AsyncPooledConnection:
+        """connect() for an async driver on the asyncio backend: ``conn =
+        await pool.aconnect()``, then ``await conn.close()`` to give it back.
+
+        ``connect`` is then an async callable (``psycopg.AsyncConnection.connect``,
+        ``aiomysql.connect``, with their arguments bound) or returns an
+        awaitable; opening, the idle ping, the rollback on return and closing
+        are awaited.
+
+        Raises:
+          As :meth:`connect`; PoolError if the pool's backend is not asyncio.
+        """
+        conn = await self.pool.aget(True, timeout)
+        try:
+            return AsyncPooledConnection(self, conn)
+        except BaseException:
+            await self.pool.aput(conn)
+            raise
+
+    def aconnection(self, timeout: Optional[float] = None) -> _AsyncCheckout:
+        """``async with pool.aconnection() as conn:``: :meth:`aconnect` for a
+        block, which gives the connection back when it ends (also on
+        exceptions and cancellation).
+
+        Raises:
+          As :meth:`aconnect`.
+        """
+        return _AsyncCheckout(self, timeout)
+
     def close(self) -> None:
         """Close the free connections now and the checked-out ones as they
         come back; every waiter and later connect() gets PoolClosed."""
         self.pool.close()
+
+    async def aclose(self) -> None:
+        """close() for the asyncio backend: an async driver's connections
+        are closed (and awaited) before it returns."""
+        await self.pool.aclose()
 
     @property
     def closed(self) -> bool:
@@ -335,16 +420,24 @@ class ConnectionPool:
     # what the wrappers and the underlying pool call
     def _open(self) -> Any:
         conn = self._connect()
+        if is_awaitable(conn):  # an async driver's connect (asyncio)
+            return self._aopened(conn)
+        return self._opened(conn)
+
+    async def _aopened(self, connecting: Any) -> Any:
+        return self._opened(await connecting)
+
+    def _opened(self, conn: Any) -> Any:
         if conn is None:
             raise TypeError(f"connect() returned None, not a connection ({self._connect!r})")
         if self._disconnect_errors is None:
             self._disconnect_errors = _driver_errors(conn)
         return conn
 
-    def _close_connection(self, conn: Any) -> None:
-        close_quietly(conn)
+    def _close_connection(self, conn: Any) -> Any:
+        return close_quietly(conn)
 
-    def _check_if_idle(self, conn: Any) -> bool:
+    def _check_if_idle(self, conn: Any) -> Any:
         # The pool's record of the connection says when it was last known
         # good: returned, or checked (the pool notes a passed check). With a
         # check set the pool keeps records, so there is one.
@@ -357,17 +450,32 @@ class ConnectionPool:
             return True
         assert self._check is not None
         try:
-            return bool(self._check(conn))
+            ok = self._check(conn)
         except Exception:
             self._dead_seen_at = self._clock()
             raise
+        if is_awaitable(ok):  # an async driver's check: the pool awaits it
+            return self._afinished(ok)
+        return bool(ok)
 
-    def _reset_connection(self, conn: Any) -> None:
+    def _reset_connection(self, conn: Any) -> Any:
         # A reset that fails means a dead connection (the pool disposes it):
         # the others are suspect too.
         assert self._reset is not None
         try:
-            self._reset(conn)
+            result = self._reset(conn)
+        except Exception:
+            self._dead_seen_at = self._clock()
+            raise
+        if is_awaitable(result):
+            return self._afinished(result)
+        return None
+
+    async def _afinished(self, pending: Any) -> Any:
+        # An async check or reset, awaited by the pool: a failure means a
+        # dead connection, as for a synchronous one.
+        try:
+            return await pending
         except Exception:
             self._dead_seen_at = self._clock()
             raise
@@ -387,9 +495,10 @@ class ConnectionPool:
         if suspect:
             # Rolled back, then checked with the pool's own check (none with
             # check=None: a rollback that works is then proof enough).
+            hook = self.pool._backend.call_hook  # (awaits an async driver's calls)
             try:
-                _rollback(conn)
-                if self._check is not None and not self._check(conn):
+                hook(_rollback, conn)
+                if self._check is not None and not hook(self._check, conn):
                     raise ConnectionError(f"check {self._check!r} failed")
             except Exception as exc:
                 logger.info("dropping a connection the server no longer answers on: %r", exc)
@@ -410,7 +519,7 @@ class ConnectionPool:
             self,
         )
         try:
-            _rollback(conn)
+            self.pool._backend.call_hook(_rollback, conn)
         except Exception as exc:
             logger.info("rolling back a lost connection failed (%r); closing it", exc)
             self.pool.discard(conn)
@@ -421,12 +530,12 @@ class ConnectionPool:
         self._give_back(conn, suspect)
 
 
-def _rollback(conn: Any) -> None:
-    conn.rollback()
+def _rollback(conn: Any) -> Any:
+    return conn.rollback()  # (a coroutine for an async driver)
 
 
-def _commit(conn: Any) -> None:
-    conn.commit()
+def _commit(conn: Any) -> Any:
+    return conn.commit()
 
 
 class PooledConnection:
@@ -561,6 +670,103 @@ class PooledConnection:
         # A driver error: does it make the connection suspect?
         if not self._suspect and self._owner._suspects(exc):
             _set_suspect(self, True)
+
+
+class AsyncPooledConnection(PooledConnection):
+    """A checked-out connection of an async driver (see
+    :meth:`ConnectionPool.aconnect`): ``await conn.close()`` gives it back.
+
+    It behaves as the driver's connection: ``await conn.execute(...)``,
+    ``await conn.commit()``, ``conn.cursor()`` and every other attribute are
+    the driver's own, with their errors watched for disconnects as for
+    :class:`PooledConnection`. ``async with`` gives it back when the block
+    ends.
+    """
+
+    __slots__ = ()
+
+    def commit(self) -> Any:
+        """Commit the current transaction: ``await conn.commit()``."""
+        return self._call(self._live().commit, (), {})
+
+    def rollback(self) -> Any:
+        """Roll back the current transaction: ``await conn.rollback()``."""
+        return self._call(self._live().rollback, (), {})
+
+    async def close(self) -> None:  # type: ignore[override]
+        """Give the connection back to the pool; idempotent."""
+        conn = self._conn
+        if conn is _CLOSED:
+            return
+        _set_conn(self, _CLOSED)
+        await run_bridged(self._owner._give_back, conn, self._suspect)
+
+    def invalidate(self) -> None:
+        """Close the connection for good (it is broken); its slot is freed
+        (an async close runs in a task the pool's aclose() waits for).
+
+        Raises:
+          ConnectionClosed: this wrapper was already closed or invalidated.
+        """
+        super().invalidate()
+
+    def __enter__(self) -> PooledConnection:
+        raise TypeError("an async driver's pooled connection is used with async with")
+
+    async def __aenter__(self) -> AsyncPooledConnection:
+        self._live()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.close()
+
+    def _call(self, method: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        try:
+            result = method(*args, **kwargs)
+        except Exception as exc:
+            self._noticed(exc)
+            raise
+        if is_awaitable(result):
+            return self._watched(result)
+        return result
+
+    async def _watched(self, pending: Any) -> Any:
+        # The driver's errors surface when its coroutine is awaited.
+        try:
+            return await pending
+        except Exception as exc:
+            self._noticed(exc)
+            raise
+
+
+class _AsyncCheckout:
+    # What aconnection() returns: aconnect() on entering, close() on leaving.
+
+    __slots__ = ("_conn", "_owner", "_timeout")
+
+    def __init__(self, owner: ConnectionPool, timeout: Optional[float]) -> None:
+        self._owner = owner
+        self._timeout = timeout
+        self._conn: Optional[AsyncPooledConnection] = None
+
+    async def __aenter__(self) -> AsyncPooledConnection:
+        self._conn = await self._owner.aconnect(self._timeout)
+        return self._conn
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
 
 
 def _forward(

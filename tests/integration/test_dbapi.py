@@ -162,7 +162,7 @@ def test_idle_connection_is_pinged_before_reuse(opened: Opened, clock: FakeClock
 
     def counting_ping(conn: Any) -> bool:
         pings.append(conn)
-        return ping(conn)
+        return bool(ping(conn))
 
     pool = ConnectionPool(opened, max_size=1, check=counting_ping, check_when_idle=3.0, clock=clock)
     pool.connect().close()
