@@ -685,6 +685,19 @@ class AsyncPooledConnection(PooledConnection):
 
     __slots__ = ()
 
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        """The driver's cursor, watched for disconnects: as the driver has
+        it, ``conn.cursor()`` (psycopg) or ``await conn.cursor()`` (aiomysql);
+        ``async with conn.cursor() as cur`` closes it either way."""
+        try:
+            raw = self._live().cursor(*args, **kwargs)
+        except Exception as exc:
+            self._noticed(exc)
+            raise
+        if is_awaitable(raw):
+            return _CursorOpening(self, raw)
+        return PooledCursor(self, raw)
+
     def commit(self) -> Any:
         """Commit the current transaction: ``await conn.commit()``."""
         return self._call(self._live().commit, (), {})
@@ -862,8 +875,57 @@ class PooledCursor:
         if not self._conn.closed:
             self._raw.close()
 
+    async def __aenter__(self) -> PooledCursor:
+        self._conn._live()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        # An async driver's cursor (of an AsyncPooledConnection): its close
+        # may be a coroutine.
+        if not self._conn.closed:
+            closing = self._raw.close()
+            if is_awaitable(closing):
+                await closing
+
     def __repr__(self) -> str:
         return f"<PooledCursor {self._raw!r}>"
+
+
+class _CursorOpening:
+    # AsyncPooledConnection.cursor() for a driver whose cursor() must be
+    # awaited (aiomysql): ``await conn.cursor()`` or ``async with
+    # conn.cursor() as cur``, either way a PooledCursor.
+
+    __slots__ = ("_conn", "_cursor", "_opening")
+
+    def __init__(self, conn: AsyncPooledConnection, opening: Any) -> None:
+        self._conn = conn
+        self._opening = opening
+        self._cursor: Optional[PooledCursor] = None
+
+    def __await__(self) -> Any:
+        return self._open().__await__()
+
+    async def _open(self) -> PooledCursor:
+        return PooledCursor(self._conn, await self._conn._watched(self._opening))
+
+    async def __aenter__(self) -> PooledCursor:
+        self._cursor = await self._open()
+        return self._cursor
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if self._cursor is not None:
+            await self._cursor.__aexit__(exc_type, exc, tb)
 
 
 class ManagedModule:
