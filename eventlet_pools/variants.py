@@ -3,8 +3,9 @@ greenthread, and an assertion that at most one item is ever out.
 
 Each is a :class:`~eventlet_pools.Pool` (``get``/``put``/``item``/``discard``/
 ``close``, events and stats) that differs only in which item a ``get()``
-returns and what ``put()`` does with it. NullPool works on either backend;
-the others are for greenthreads (``backend='eventlet'``). They take the core arguments only:
+returns and what ``put()`` does with it. NullPool, StaticPool and
+AssertionPool work on every backend; GreenthreadLocalPool is for
+greenthreads (``backend='eventlet'``). They take the core arguments only:
 the lifecycle options of :class:`~eventlet_pools.Pool` (ages, checks, leak
 detection) are about keeping items in a free list, which these pools do not
 do, or do not do in the usual way.
@@ -17,6 +18,7 @@ import traceback
 import weakref
 from typing import Any, Callable, Optional, TypeVar
 
+from eventlet_pools._base import guarded
 from eventlet_pools._validate import check_seconds, check_size
 from eventlet_pools._waiters import EXPIRED
 from eventlet_pools.errors import PoolClosed, PoolError, PoolTimeout
@@ -107,6 +109,8 @@ class StaticPool(Pool[T]):
       timeout: default seconds get() waits for the item to be created.
       dispose: called with the item when it is dropped (or override).
       clock: monotonic clock for the wait statistics.
+      backend: as for :class:`~eventlet_pools.Pool` (every backend; with
+        threads each method takes the pool's lock).
     """
 
     _strict_put = True  # a put() with nothing checked out raises PoolError
@@ -118,13 +122,11 @@ class StaticPool(Pool[T]):
         timeout: Optional[float] = None,
         dispose: Optional[Callable[[T], Any]] = None,
         clock: Clock = time.monotonic,
+        backend: str = "auto",
     ) -> None:
-        # Greenthreads only: its own get() is not written for the threads lock.
         if create is None and type(self).create is Pool.create:
             raise TypeError(f"{type(self).__name__} needs create=, or a subclass overriding create()")
-        super().__init__(
-            0, 1, False, create, timeout=timeout, dispose=dispose, clock=clock, backend="eventlet"
-        )
+        super().__init__(0, 1, False, create, timeout=timeout, dispose=dispose, clock=clock, backend=backend)
         # The shared item once made (a list: the item itself may be None).
         self._shared: list[T] = []
         # Checkouts of the shared item not yet given back.
@@ -133,6 +135,7 @@ class StaticPool(Pool[T]):
         # holders still have: id -> [item, checkouts still out].
         self._retired: dict[int, list[Any]] = {}
 
+    @guarded
     def get(self, block: bool = True, timeout: Optional[float] = None) -> T:
         """Return the shared item, creating it first if need be.
 
@@ -168,6 +171,7 @@ class StaticPool(Pool[T]):
             counts.wait_times.append(self._clock() - started)
             front = True  # woken: the item exists, or it is our turn to create
 
+    @guarded
     def put(self, item: T) -> None:
         """Count a checkout of the shared item back in; never disposes it.
 
@@ -187,6 +191,7 @@ class StaticPool(Pool[T]):
         if not retired[1]:
             del self._retired[id(item)]
 
+    @guarded
     def discard(self, item: T) -> None:
         """Drop the shared item as broken; the next get() creates another.
 
@@ -213,6 +218,7 @@ class StaticPool(Pool[T]):
         """1 while a get() would return at once, else 0."""
         return 0 if self._closed or self._creating else 1
 
+    @guarded
     def close(self) -> None:
         """Stop handing the item out; it is disposed once nobody holds it."""
         if self._closed:
@@ -424,6 +430,8 @@ class AssertionPool(Pool[T]):
       store_stack: remember where each checkout happened (default True);
         without it the error cannot say where.
       clock: monotonic clock for the statistics.
+      backend: as for :class:`~eventlet_pools.Pool` (every backend; with
+        threads each method takes the pool's lock).
     """
 
     _strict_put = True  # a put() with nothing checked out raises PoolError
@@ -435,14 +443,15 @@ class AssertionPool(Pool[T]):
         dispose: Optional[Callable[[T], Any]] = None,
         store_stack: bool = True,
         clock: Clock = time.monotonic,
+        backend: str = "auto",
     ) -> None:
         if not isinstance(store_stack, bool):
             raise TypeError(f"store_stack must be a bool, got {store_stack!r}")
-        # Greenthreads only, like the other debugging and sharing variants.
-        super().__init__(0, 1, False, create, dispose=dispose, clock=clock, backend="eventlet")
+        super().__init__(0, 1, False, create, dispose=dispose, clock=clock, backend=backend)
         self._store_stack = store_stack
         self._checked_out_at: Optional[str] = None
 
+    @guarded
     def get(self, block: bool = True, timeout: Optional[float] = None) -> T:
         """Return the item, creating it on first use.
 
@@ -467,6 +476,7 @@ class AssertionPool(Pool[T]):
             self._checked_out_at = None
             raise
 
+    @guarded
     def put(self, item: T) -> None:
         """Give the item back.
 
@@ -476,6 +486,7 @@ class AssertionPool(Pool[T]):
         super().put(item)
         self._checked_out_at = None
 
+    @guarded
     def discard(self, item: T) -> None:
         """Drop the item as broken; the next get() creates another.
 
