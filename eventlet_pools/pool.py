@@ -372,8 +372,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         # item is checked out, when nothing else needs attention; every
         # change that could lower it sets it to -1 and the slow path below
         # works it out again.
-        free_items = self._free
-        if len(free_items) < self._push_cap:
+        if len(self._free) < self._push_cap:
             self._push(item)
             return
         waiters = self._waiters
@@ -382,7 +381,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             and not self._get_gate  # no lock (threads), no lifecycle options
             and not self._revoked
             and self._size <= self._limit
-            and len(free_items) + self._creating < self._size
+            and len(self._free) + self._creating < self._size
         ):
             # Contended, the commonest case after the push: straight to the
             # first waiter (_put_slow's plain path, written out).
