@@ -233,13 +233,15 @@ class ThreadBackend(Backend):
         sentinel = getattr(_thread_ends, "sentinel", None)
         if sentinel is None:
             sentinel = _thread_ends.sentinel = _EndSentinel()
-            weakref.finalize(sentinel, _waiters.spawn_thread, _call_all, sentinel.calls)
+            weakref.finalize(sentinel, _waiters.spawn_thread, _call_all, sentinel.calls, weakref.ref(holder))
         sentinel.calls[(function, args)] = None  # once per function and arguments
         return weakref.ref(holder)
 
     def has_ended(self, ref: weakref.ref[Any]) -> bool:
+        # A thread whose locals were freed has ended, even if is_alive()
+        # does not say so yet (it turns False a moment later, at teardown).
         thread = ref()
-        return thread is None or not thread.is_alive()
+        return thread is None or thread in _ended_threads or not thread.is_alive()
 
 
 class AsyncBackend(Backend):
@@ -378,8 +380,13 @@ class _EndSentinel:
         self.calls: dict[tuple[Callable[..., None], tuple[Any, ...]], None] = {}
 
 
-def _call_all(calls: dict[tuple[Callable[..., None], tuple[Any, ...]], None]) -> None:
+def _call_all(
+    calls: dict[tuple[Callable[..., None], tuple[Any, ...]], None], thread_ref: weakref.ref[Any]
+) -> None:
     # In a new thread, after a watched thread ended: every call, each once.
+    thread = thread_ref()
+    if thread is not None:
+        _ended_threads.add(thread)
     for function, args in list(calls):
         try:
             function(*args)
@@ -389,6 +396,8 @@ def _call_all(calls: dict[tuple[Callable[..., None], tuple[Any, ...]], None]) ->
 
 # Each thread's end sentinels (ThreadBackend.watch_end).
 _thread_ends = threading.local()
+# Threads whose locals were freed (see ThreadBackend.has_ended).
+_ended_threads: weakref.WeakSet[Any] = weakref.WeakSet()
 
 _GREEN = GreenBackend()
 _ASYNC = AsyncBackend()

@@ -3,9 +3,9 @@ greenthread, and an assertion that at most one item is ever out.
 
 Each is a :class:`~eventlet_pools.Pool` (``get``/``put``/``item``/``discard``/
 ``close``, events and stats) that differs only in which item a ``get()``
-returns and what ``put()`` does with it. NullPool, StaticPool and
-AssertionPool work on every backend; GreenthreadLocalPool is for
-greenthreads (``backend='eventlet'``). They take the core arguments only:
+returns and what ``put()`` does with it. Each works on every backend
+(GreenthreadLocalPool's holders are then threads or tasks). They take the
+core arguments only:
 the lifecycle options of :class:`~eventlet_pools.Pool` (ages, checks, leak
 detection) are about keeping items in a free list, which these pools do not
 do, or do not do in the usual way.
@@ -288,7 +288,9 @@ class GreenthreadLocalPool(Pool[T]):
 
     Greenthreads started with ``eventlet.spawn`` give their item up as they
     finish; others (``spawn_n``, raw greenlets) once they are garbage
-    collected, and at the latest when a get() finds the pool full.
+    collected, and at the latest when a get() finds the pool full. With
+    ``backend='threads'`` the holder is the OS thread (its item goes when
+    the thread ends), with ``'asyncio'`` the task (when the task is done).
 
     Args:
       max_size: most items (and so greenthreads holding one) at once.
@@ -296,6 +298,8 @@ class GreenthreadLocalPool(Pool[T]):
       timeout: default seconds a first get() waits.
       dispose: called with each item dropped (or override).
       clock: monotonic clock for the wait statistics.
+      backend: as for :class:`~eventlet_pools.Pool` (every backend; with
+        threads each method takes the pool's lock).
     """
 
     _strict_put = True  # a put() with nothing checked out raises PoolError
@@ -308,14 +312,15 @@ class GreenthreadLocalPool(Pool[T]):
         timeout: Optional[float] = None,
         dispose: Optional[Callable[[T], Any]] = None,
         clock: Clock = time.monotonic,
+        backend: str = "auto",
     ) -> None:
-        # Greenthreads only: it tells greenthreads apart and watches them end.
         check_size("max_size", max_size, 1)  # 0 could never serve anybody
         super().__init__(
-            0, max_size, False, create, timeout=timeout, dispose=dispose, clock=clock, backend="eventlet"
+            0, max_size, False, create, timeout=timeout, dispose=dispose, clock=clock, backend=backend
         )
         self._bound: dict[int, _Binding] = {}
 
+    @guarded
     def get(self, block: bool = True, timeout: Optional[float] = None) -> T:
         """Return this greenthread's item, checking one out on first use.
 
@@ -341,6 +346,7 @@ class GreenthreadLocalPool(Pool[T]):
         self._bound[key] = _Binding(item, self._backend.watch_end(owner, self._ended, key))
         return item
 
+    @guarded
     def put(self, item: T) -> None:
         """Count one get() back in; the item stays with its greenthread.
 
@@ -353,6 +359,7 @@ class GreenthreadLocalPool(Pool[T]):
             raise PoolError(f"{item!r} was put back more often than it was got from {self!r}")
         binding.holds -= 1
 
+    @guarded
     def release(self) -> None:
         """Give the current greenthread's item back to the pool now.
 
@@ -364,12 +371,14 @@ class GreenthreadLocalPool(Pool[T]):
         if binding is not None:
             super().put(binding.item)
 
+    @guarded
     def holding(self) -> bool:
         """True when the current greenthread holds an item of this pool."""
         owner = self._backend.current()
         binding = self._bound.get(id(owner))
         return binding is not None and binding.owner() is owner
 
+    @guarded
     def discard(self, item: T) -> None:
         """Drop a broken item: disposed, its greenthread gets a new one next.
 
@@ -390,6 +399,7 @@ class GreenthreadLocalPool(Pool[T]):
                 return key, binding
         raise PoolError(f"{item!r} is not checked out of {self!r}")
 
+    @guarded
     def _ended(self, key: int) -> None:
         # From watch_end: either inside the finishing GreenThread itself, or
         # later from a new greenthread once the owner was collected (when

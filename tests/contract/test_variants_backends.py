@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from eventlet_pools import AssertionPool, PoolClosed, PoolError, StaticPool
+from eventlet_pools import AssertionPool, GreenthreadLocalPool, PoolClosed, PoolError, StaticPool
 from tests.conftest import BACKENDS, Runner, wait_all
 
 
@@ -69,6 +69,47 @@ def test_assertion_pool_refuses_a_second_checkout_from_anywhere(runner: Runner) 
         assert again is item
         runner.spawn(pool.put, again).wait()
         assert pool.free() == 1
+        pool.close()
+        assert tracker.alive == 0
+
+    runner.run(body)
+
+
+def test_holder_local_pool_binds_an_item_to_each_greenthread_thread_or_task(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool: GreenthreadLocalPool[Any] = GreenthreadLocalPool(
+            2, tracker.make, dispose=tracker.dispose, backend=runner.backend
+        )
+        gate = {"go": False}
+
+        def hold() -> Any:
+            first = pool.get(True, 30)
+            assert pool.get() is first  # the same item for the same holder
+            assert pool.holding()
+            pool.put(first)
+            runner.until(lambda: gate["go"])
+            return first
+
+        holders = [runner.spawn(hold) for _ in range(2)]
+        runner.until(lambda: len(tracker.created) == 2)
+        third = runner.spawn(hold)  # both slots are bound: it waits in line
+        runner.until(lambda: pool.waiting() == 1)
+        gate["go"] = True
+        items = wait_all([*holders, third])
+        assert items[0] is not items[1]
+        # Each holder's end gave its item up (disposed), and the slot went on.
+        runner.until(lambda: len(tracker.disposed) == 3)
+        assert pool.free() == 2
+        assert not pool.holding()
+
+        def release_early() -> bool:
+            pool.get()
+            pool.release()  # back to the pool for others, unbound
+            return pool.holding()
+
+        assert runner.spawn(release_early).wait() is False
+        assert len(pool.free_items) == 1
         pool.close()
         assert tracker.alive == 0
 
