@@ -59,6 +59,12 @@ class Proxy:
     The main greenlet never ends: an item it checks out stays with it until
     it calls :meth:`release`.
 
+    On the threads and asyncio backends (the pool's own), ``'greenthread'``
+    means per OS thread or per task: an item goes back when its thread
+    ends or its task is done. Attribute access is synchronous, so in a task
+    a first access must find an item free or room to make one (else
+    PoolError, as for a synchronous get()).
+
     Args:
       source: a pool, a plain object, or nothing yet.
       scope: ``'greenthread'`` (default for pools) or ``'shared'``.
@@ -117,10 +123,14 @@ class Proxy:
             timeout = self._timeout
             # The engines keep the per-greenthread (or shared) bookkeeping;
             # their "create" checks out of the source, "dispose" gives back.
+            # They run on the source's backend: per thread or per task there.
+            backend = (source.pool if isinstance(source, ConnectionPool) else source).backend
             if scope == "greenthread":
-                engine = GreenthreadLocalPool(sys.maxsize, create=lambda: acquire(timeout), dispose=give_back)
+                engine = GreenthreadLocalPool(
+                    sys.maxsize, create=lambda: acquire(timeout), dispose=give_back, backend=backend
+                )
             else:
-                engine = StaticPool(create=lambda: acquire(timeout), dispose=give_back)
+                engine = StaticPool(create=lambda: acquire(timeout), dispose=give_back, backend=backend)
             object.__setattr__(self, "_object", None)
         else:
             object.__setattr__(self, "_object", source)
@@ -138,7 +148,8 @@ class Proxy:
                 engine.discard(engine.get())
         elif isinstance(engine, StaticPool):
             self._retire()
-            object.__setattr__(self, "_engine", StaticPool(create=engine.create, dispose=engine.dispose))
+            fresh = StaticPool(create=engine.create, dispose=engine.dispose, backend=engine.backend)
+            object.__setattr__(self, "_engine", fresh)
 
     @property
     def scope(self) -> Optional[str]:

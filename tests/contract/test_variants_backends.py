@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from eventlet_pools import AssertionPool, GreenthreadLocalPool, PoolClosed, PoolError, StaticPool
+from eventlet_pools import AssertionPool, GreenthreadLocalPool, PoolClosed, PoolError, Proxy, StaticPool
 from tests.conftest import BACKENDS, Runner, wait_all
 
 
@@ -112,5 +112,30 @@ def test_holder_local_pool_binds_an_item_to_each_greenthread_thread_or_task(runn
         assert len(pool.free_items) == 1
         pool.close()
         assert tracker.alive == 0
+
+    runner.run(body)
+
+
+def test_proxy_gives_each_greenthread_thread_or_task_its_own_item(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=2)
+        proxy = Proxy(pool)
+        gate = {"go": False}
+
+        def use() -> Any:
+            first = proxy.target()
+            assert proxy.target() is first  # the same item in the same holder
+            runner.until(lambda: gate["go"])
+            return first
+
+        holders = [runner.spawn(use) for _ in range(2)]
+        runner.until(lambda: pool.free() == 0)
+        gate["go"] = True
+        first, second = wait_all(holders)
+        assert first is not second
+        runner.until(lambda: pool.free() == 2)  # given back as the holders ended
+        assert tracker.disposed == []  # back in the pool, not disposed
+        pool.close()
 
     runner.run(body)
