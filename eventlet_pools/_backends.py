@@ -352,10 +352,9 @@ def _drop_awaitable(value: Any) -> None:
 
 def _hook_finished(pending: set[Any], function: Callable[..., Any], task: Any) -> None:
     pending.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        logger.error(
-            "%r, finished in a task of the loop, raised; ignored", function, exc_info=task.exception()
-        )
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        logger.error("%r, finished in a task of the loop, raised; ignored", function, exc_info=error)
 
 
 def _loop_running() -> bool:

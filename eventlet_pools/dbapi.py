@@ -449,31 +449,26 @@ class ConnectionPool:
         ):
             return True
         assert self._check is not None
-        try:
-            ok = self._check(conn)
-        except Exception:
-            self._dead_seen_at = self._clock()
-            raise
-        if is_awaitable(ok):  # an async driver's check: the pool awaits it
-            return self._afinished(ok)
-        return bool(ok)
+        return self._watching(self._check, conn)
 
     def _reset_connection(self, conn: Any) -> Any:
-        # A reset that fails means a dead connection (the pool disposes it):
-        # the others are suspect too.
         assert self._reset is not None
+        return self._watching(self._reset, conn)
+
+    def _watching(self, hook: Callable[[Any], Any], conn: Any) -> Any:
+        # A check or reset that fails means a dead connection (the pool
+        # disposes it): the others are suspect too. An async driver's hook
+        # returns a coroutine, which the pool awaits: watched the same way.
         try:
-            result = self._reset(conn)
+            result = hook(conn)
         except Exception:
             self._dead_seen_at = self._clock()
             raise
         if is_awaitable(result):
-            return self._afinished(result)
-        return None
+            return self._awatching(result)
+        return result
 
-    async def _afinished(self, pending: Any) -> Any:
-        # An async check or reset, awaited by the pool: a failure means a
-        # dead connection, as for a synchronous one.
+    async def _awatching(self, pending: Any) -> Any:
         try:
             return await pending
         except Exception:
@@ -597,13 +592,13 @@ class PooledConnection:
         """A new cursor of the driver's, whose errors are watched for disconnects."""
         return PooledCursor(self, self._call(self._live().cursor, args, kwargs))
 
-    def commit(self) -> None:
-        """Commit the current transaction."""
-        self._call(self._live().commit, (), {})
+    def commit(self) -> Any:
+        """Commit the current transaction (an async driver's: ``await conn.commit()``)."""
+        return self._call(self._live().commit, (), {})
 
-    def rollback(self) -> None:
-        """Roll back the current transaction."""
-        self._call(self._live().rollback, (), {})
+    def rollback(self) -> Any:
+        """Roll back the current transaction (an async driver's: ``await conn.rollback()``)."""
+        return self._call(self._live().rollback, (), {})
 
     def close(self) -> None:
         """Give the connection back to the pool; idempotent."""
@@ -680,7 +675,8 @@ class AsyncPooledConnection(PooledConnection):
     ``await conn.commit()``, ``conn.cursor()`` and every other attribute are
     the driver's own, with their errors watched for disconnects as for
     :class:`PooledConnection`. ``async with`` gives it back when the block
-    ends.
+    ends. ``invalidate()`` is synchronous: an async driver's close then runs
+    in a task that the pool's ``aclose()`` waits for.
     """
 
     __slots__ = ()
@@ -698,14 +694,6 @@ class AsyncPooledConnection(PooledConnection):
             return _CursorOpening(self, raw)
         return PooledCursor(self, raw)
 
-    def commit(self) -> Any:
-        """Commit the current transaction: ``await conn.commit()``."""
-        return self._call(self._live().commit, (), {})
-
-    def rollback(self) -> Any:
-        """Roll back the current transaction: ``await conn.rollback()``."""
-        return self._call(self._live().rollback, (), {})
-
     async def close(self) -> None:  # type: ignore[override]
         """Give the connection back to the pool; idempotent."""
         conn = self._conn
@@ -713,15 +701,6 @@ class AsyncPooledConnection(PooledConnection):
             return
         _set_conn(self, _CLOSED)
         await run_bridged(self._owner._give_back, conn, self._suspect)
-
-    def invalidate(self) -> None:
-        """Close the connection for good (it is broken); its slot is freed
-        (an async close runs in a task the pool's aclose() waits for).
-
-        Raises:
-          ConnectionClosed: this wrapper was already closed or invalidated.
-        """
-        super().invalidate()
 
     def __enter__(self) -> PooledConnection:
         raise TypeError("an async driver's pooled connection is used with async with")
