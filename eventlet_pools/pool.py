@@ -59,6 +59,8 @@ def _is_item(granted: Any) -> bool:
 # "the granted slot was taken back: park again".
 _WAIT: Any = object()
 _AGAIN: Any = object()
+# From _acquire_now(create=False): a creation slot is reserved for the caller.
+_CREATE: Any = object()
 
 
 class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
@@ -487,11 +489,10 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         waiters = self._waiters
         while True:
             if not (waiters and block and self._limit >= 0):
-                if self._creates_now():
+                got = self._acquire_now(block, False)
+                if got is _CREATE:
                     # In a bridge greenlet, where an async create() is awaited.
-                    got = await run_bridged(self._acquire_now, block)
-                else:
-                    got = self._acquire_now(block)
+                    return await run_bridged(self._create_in_slot)
                 if got is not _WAIT:
                     return got
             timeout = self._wait_for(timeout)
@@ -835,9 +836,11 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             return self._acquire(block, self._time_left(timeout, started), True)
         return got  # type: ignore[no-any-return]
 
-    def _acquire_now(self, block: bool) -> Any:
+    def _acquire_now(self, block: bool, create: bool = True) -> Any:
         # What a get() can have without waiting: a free item or a new one
-        # (only when nobody waits: no jumping the line), else _WAIT.
+        # (only when nobody waits: no jumping the line), else _WAIT. With
+        # ``create`` False, a new one is left to the caller: the slot is
+        # reserved and _CREATE returned.
         if self._limit < 0:  # closed (tested through _limit: see below)
             raise PoolClosed(f"get() from {self!r}")
         if not self._waiters and not self._revoked:
@@ -845,22 +848,11 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
                 return self._free.popleft()
             if self._size < self._limit and self._retry_due is None:
                 self._reserve_slot()
-                return self._create_in_slot()
+                return self._create_in_slot() if create else _CREATE
         if not block:
             self._counts.timeouts += 1
             raise PoolTimeout(f"get(block=False) found nothing free in {self!r}")
         return _WAIT
-
-    def _creates_now(self) -> bool:
-        # Would _acquire_now create an item (rather than hand out a free one,
-        # wait or fail)?
-        return (
-            not self._free
-            and not self._waiters
-            and not self._revoked
-            and self._size < self._limit
-            and self._retry_due is None
-        )
 
     def _wait_for(self, timeout: Optional[float]) -> Optional[float]:
         # How long a get() that must wait may wait; counts the wait.
