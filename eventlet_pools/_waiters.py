@@ -723,20 +723,25 @@ class ThreadAlarm:
 
     The sleeper calls :meth:`wait`; any thread may call :meth:`reschedule`,
     :meth:`wake` or :meth:`stop`, which only take the alarm's own short lock.
+    A :meth:`wake` while nobody sleeps is kept for the next :meth:`wait`
+    (another thread may be just about to sleep: the wake must not be lost).
     """
 
-    __slots__ = ("_cond", "_deadline", "_sleeping", "stopped")
+    __slots__ = ("_cond", "_deadline", "_sleeping", "_woken", "stopped")
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._deadline: Optional[float] = None
         self._sleeping = False
+        self._woken = False
         self.stopped = False
 
     def wait(self, delay: Optional[float]) -> None:
-        """Sleep ``delay`` seconds (``None``: until woken); at once if stopped."""
+        """Sleep ``delay`` seconds (``None``: until woken); at once if stopped
+        or woken since the last wait."""
         with self._cond:
-            if self.stopped:
+            if self.stopped or self._woken:
+                self._woken = False
                 return
             self._deadline = None if delay is None else time.monotonic() + delay
             self._sleeping = True
@@ -758,8 +763,13 @@ class ThreadAlarm:
                 self._cond.notify()
 
     def wake(self) -> None:
-        """Make a sleeping :meth:`wait` return now."""
-        self.reschedule(0.0)
+        """Make a sleeping :meth:`wait` return now, or the next one at once."""
+        with self._cond:
+            if self._sleeping:
+                self._deadline = time.monotonic()
+                self._cond.notify()
+            else:
+                self._woken = True
 
     def stop(self) -> None:
         """Wake the sleeper, and make every later :meth:`wait` return at once."""

@@ -1,11 +1,14 @@
 """A worker process for tests/integration/test_redis_processes.py.
 
 Run as ``python -m tests.redis_worker MODE POOL_PORT MONITOR_PORT [options]``.
-It is a separate, monkey-patched process using a RedisTokenPool on the pool
-Redis, and records what it does in the monitor Redis (another server, which
-is never restarted), so the test can check from outside:
+It is a separate process using a RedisTokenPool on the pool Redis, and
+records what it does in the monitor Redis (another server, which is never
+restarted), so the test can check from outside. It is monkey-patched by
+eventlet unless ``--runtime=threads`` or ``--runtime=asyncio`` (admission
+only) makes it use OS threads or asyncio tasks instead:
 
-``admission``  G greenthreads x N acquisitions, each holder counted in and out
+``admission``  G greenthreads (threads, tasks) x N acquisitions, each
+               holder counted in and out
 ``hold``       take K slots, print "held", then sleep until killed
 ``churn``      acquire/hold/release until the monitor key ``stop`` is set,
                riding out Redis failures (one hold in five is long)
@@ -16,25 +19,32 @@ is never restarted), so the test can check from outside:
 
 from __future__ import annotations
 
+import sys
 import warnings
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    import eventlet
-    import eventlet.hubs
+if not {"--runtime=threads", "--runtime=asyncio"} & set(sys.argv):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import eventlet
+        import eventlet.hubs
 
-    eventlet.monkey_patch()
+        eventlet.monkey_patch()
 
 import argparse
+import asyncio
 import os
 import random
-import sys
+import threading
+import time
 from typing import Any
 
 import redis
+import redis.asyncio
 
 from eventlet_pools import BackendError, LeaseLost, PoolTimeout
 from eventlet_pools.redis import RedisTokenPool
+
+RUNTIMES = ("eventlet", "threads", "asyncio")
 
 # Count a holder in, and keep the highest count seen: atomically.
 ENTER = """
@@ -59,10 +69,57 @@ class Monitor:
         self.client.decr("active")
 
 
+class AsyncMonitor:
+    """Monitor for asyncio tasks."""
+
+    def __init__(self, port: int) -> None:
+        self.client = redis.asyncio.Redis(host="127.0.0.1", port=port)
+        self._enter = self.client.register_script(ENTER)
+
+    async def enter(self) -> None:
+        await self._enter(keys=["active", "most"])
+
+    async def leave(self) -> None:
+        await self.client.decr("active")
+
+
 def no_retries(port: int) -> Any:
     return redis.Redis(
         host="127.0.0.1", port=port, retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0), socket_timeout=5
     )
+
+
+def admission_threads(pool: RedisTokenPool, monitor: Monitor, threads: int, cycles: int, hold: float) -> None:
+    def worker() -> None:
+        for _ in range(cycles):
+            with pool.item(timeout=120):
+                monitor.enter()
+                time.sleep(hold)
+                monitor.leave()
+            monitor.client.incr("done")
+
+    started = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+
+
+async def admission_tasks(pool_port: int, monitor_port: int, args: Any) -> None:
+    client = redis.asyncio.Redis(host="127.0.0.1", port=pool_port, socket_timeout=5)
+    monitor = AsyncMonitor(monitor_port)
+    pool = RedisTokenPool(client, args.key, args.max_size, lease=args.lease)
+
+    async def worker() -> None:
+        for _ in range(args.cycles):
+            async with pool.aitem(timeout=120):
+                await monitor.enter()
+                await asyncio.sleep(args.hold)
+                await monitor.leave()
+            await monitor.client.incr("done")
+
+    await asyncio.gather(*(worker() for _ in range(args.greenthreads)))
+    await pool.aclose()
 
 
 def admission(pool: RedisTokenPool, monitor: Monitor, greenthreads: int, cycles: int, hold: float) -> None:
@@ -160,10 +217,20 @@ def main() -> int:
     parser.add_argument("--hold", type=float, default=0.001)
     parser.add_argument("--slots", type=int, default=1)
     parser.add_argument("--long-hold", type=float, default=0.3)
+    parser.add_argument("--runtime", choices=RUNTIMES, default="eventlet")
     args = parser.parse_args()
-    pool = RedisTokenPool(no_retries(args.pool_port), args.key, args.max_size, lease=args.lease)
+    if args.runtime != "eventlet" and args.mode != "admission":
+        parser.error("only admission runs on threads or asyncio")
+    if args.runtime == "asyncio":
+        asyncio.run(admission_tasks(args.pool_port, args.monitor_port, args))
+        return 0
+    pool = RedisTokenPool(
+        no_retries(args.pool_port), args.key, args.max_size, lease=args.lease, backend=args.runtime
+    )
     monitor = Monitor(args.monitor_port)
-    if args.mode == "admission":
+    if args.runtime == "threads":
+        admission_threads(pool, monitor, args.greenthreads, args.cycles, args.hold)
+    elif args.mode == "admission":
         admission(pool, monitor, args.greenthreads, args.cycles, args.hold)
     elif args.mode == "hold":
         hold(pool, args.slots)

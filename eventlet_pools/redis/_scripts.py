@@ -15,9 +15,11 @@ of a Redis Cluster):
 ``state``
   hash: ``max`` (the pool's size), ``epoch`` (made when the state is
   created), ``recover_until``, ``fence`` (the last fencing number handed
-  out) and ``last`` (when a script last ran, ms).
+  out), ``last`` (when the clock was last read, ms), ``load`` and ``next``
+  (see below).
 ``fences``
-  hash: lease token -> the fencing number of its grant.
+  hash: lease token -> the fencing number of its grant, for grants to
+  waiters (who learn of them later); a direct grant returns it at once.
 ``grants``
   stream of grants to waiters, ``g`` = ``token|fence|clock at the grant``,
   kept to about the last 1,000.
@@ -51,6 +53,17 @@ while holders that are still running re-register their leases when they
 renew them (``rejoin``), so the holders of before the loss are never
 over-admitted by newcomers.
 
+Most cycles take the fast path: an uncontended acquire is four commands
+(TIME, one HMGET of the state, ZADD, one HSET), a release two (ZREM and
+HINCRBY). For that the state hash also keeps ``load`` (the leases held,
+plus :data:`QUEUED` while anyone may be in line) and ``next`` (no lease or
+waiter expires before it); a script that finds the line non-empty, the
+clock past ``next``, a pause to catch up on or the pool recovering takes
+the slow path, which ends with :func:`sync`-ing both from the keys
+themselves. A release does not read the clock: a lease that ran out but
+was not reclaimed yet is released as if it had not (no one can have been
+admitted in its place: every grant reclaims expired leases first).
+
 Every script takes ARGV[1] = the caller's lease (ms), ARGV[2] = the epoch
 it saw last ('' if none), ARGV[3] = its max_size (used when the state must
 be made), and returns the epoch as its last value.
@@ -60,17 +73,44 @@ from __future__ import annotations
 
 __all__ = ["ACQUIRE", "CANCEL", "HEARTBEAT", "RELEASE", "RESIZE", "STATUS"]
 
-_PRELUDE = """
+
+#: Added to the state's ``load`` while anyone may be in line: every
+#: acquire and release then takes the slow path. (2**40: far above any
+#: ``max_size``, and exact in Lua's numbers with the holders added.)
+QUEUED = 2**40
+
+# Every script starts with _HEAD; the fast paths of ACQUIRE and RELEASE
+# come before _HELPERS (defining those closures costs ~10 us per call).
+_HEAD = (
+    """
 local H, Q, W, S, F, G = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local lease = tonumber(ARGV[1])
 local seen = ARGV[2]
+local QUEUED = """
+    + str(QUEUED)
+    + """
+-- No expiry this far ahead (ms): 'next' when nothing can expire.
+local NEVER = 1e15
+local clock, now
+
+local function tick()
+  clock = redis.call('TIME')
+  now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+end
+
+local function num(x)
+  -- A number as Redis must store it: all digits (tostring would round).
+  return string.format('%.0f', x)
+end
+"""
+)
+
+_HELPERS = """
 
 local function catch_up(last)
   -- Give every lease and waiter back the time no script ran, if longer
   -- than half a lease (see the module's docstring).
-  redis.call('HSET', S, 'last', now)
+  redis.call('HSET', S, 'last', num(now))
   if last == 0 or now - last <= lease / 2 then return end
   -- A renewal was due a third of a lease after the last script at the
   -- latest: the rest of the gap is what the leases lost. (Giving back less
@@ -88,6 +128,7 @@ local function catch_up(last)
 end
 
 local function state()
+  -- The slow path's start: the state (made anew if missing), caught up.
   local st = redis.call('HMGET', S, 'max', 'epoch', 'recover_until', 'last')
   if st[2] then
     catch_up(tonumber(st[4] or '0'))
@@ -99,16 +140,30 @@ local function state()
   if seen ~= '' then
     recover = now + lease
   end
-  redis.call('HSET', S, 'max', max, 'epoch', epoch, 'recover_until', recover,
-    'fence', string.format('%.0f', now * 1000), 'last', now)
+  redis.call('HSET', S, 'max', max, 'epoch', epoch, 'recover_until', num(recover),
+    'fence', num(now * 1000), 'last', num(now))
   return max, epoch, recover
 end
 
-local function hold(tok, its_lease)
-  -- tok holds a slot from now: its lease, and its fencing number.
+local function sync()
+  -- The slow path's end: 'load' and 'next' counted from the keys.
+  local load = redis.call('ZCARD', H)
+  if redis.call('LLEN', Q) > 0 then load = load + QUEUED end
+  local next = NEVER
+  local first_lease = redis.call('ZRANGE', H, 0, 0, 'WITHSCORES')
+  local first_waiter = redis.call('ZRANGE', W, 0, 0, 'WITHSCORES')
+  for _, first in ipairs({first_lease, first_waiter}) do
+    if first[2] and tonumber(first[2]) < next then next = tonumber(first[2]) end
+  end
+  redis.call('HSET', S, 'load', num(load), 'next', num(next))
+end
+
+local function hold(tok, its_lease, lined)
+  -- tok holds a slot from now; its fencing number (kept for a waiter's
+  -- grant, which its process learns of later).
   local fence = redis.call('HINCRBY', S, 'fence', 1)
   redis.call('ZADD', H, now + its_lease, tok)
-  redis.call('HSET', F, tok, fence)
+  if lined then redis.call('HSET', F, tok, fence) end
   return fence
 end
 
@@ -158,8 +213,8 @@ local function grant_free(max, recover)
     if not entry then break end
     local tok, its_lease = parse(entry)
     if redis.call('ZREM', W, tok) == 1 then
-      local fence = hold(tok, its_lease)
-      local grant = tok .. '|' .. string.format('%.0f', fence) .. '|' .. now
+      local fence = hold(tok, its_lease, true)
+      local grant = tok .. '|' .. num(fence) .. '|' .. num(now)
       redis.call('XADD', G, 'MAXLEN', '~', 1000, '*', 'g', grant)
       n = n + 1
     end
@@ -167,46 +222,76 @@ local function grant_free(max, recover)
 end
 """
 
+_PRELUDE = _HEAD + _HELPERS
+
 #: ARGV[4] token, ARGV[5] '1' to wait in line ('' = do not wait).
 #: Returns {1 granted | 0 queued | -1 full, fence (0 if not granted),
 #: the server's clock (ms), the newest grant's id (after which to read
 #: grants), epoch}. A waiter's grant comes later on the grants stream.
 ACQUIRE = (
-    _PRELUDE
+    _HEAD
+    + """
+local tok, queue_up = ARGV[4], ARGV[5]
+tick()
+local st = redis.call('HMGET', S, 'max', 'epoch', 'recover_until', 'last', 'fence', 'load', 'next')
+if st[2] and st[6] and st[7] and now >= tonumber(st[3]) and now < tonumber(st[7])
+    and now - tonumber(st[4]) <= lease / 2 then
+  -- The fast path: nobody in line, nothing expired, nothing to catch up.
+  local load = tonumber(st[6])
+  if load < tonumber(st[1]) and load < QUEUED then
+    local expires = now + lease
+    local fence = tonumber(st[5]) + 1
+    redis.call('ZADD', H, expires, tok)
+    redis.call('HSET', S, 'fence', num(fence), 'last', num(now), 'load', num(load + 1),
+      'next', num(math.min(tonumber(st[7]), expires)))
+    return {1, fence, now, '', st[2]}
+  end
+end
+"""
+    + _HELPERS
     + """
 local max, epoch, recover = state()
-local tok, queue_up = ARGV[4], ARGV[5]
 clean()
 grant_free(max, recover)
+local result
 if now >= recover and redis.call('LLEN', Q) == 0 and redis.call('ZCARD', H) < max then
-  return {1, hold(tok, lease), now, '', epoch}
-end
-if queue_up ~= '' then
+  result = {1, hold(tok, lease, false), now, '', epoch}
+elseif queue_up ~= '' then
   local since = last_grant()
   redis.call('RPUSH', Q, tok .. '|' .. lease)
   redis.call('ZADD', W, now + lease, tok)
-  return {0, 0, now, since, epoch}
+  result = {0, 0, now, since, epoch}
+else
+  result = {-1, 0, now, '', epoch}
 end
-return {-1, 0, now, '', epoch}
+sync()
+return result
 """
 )
 
-#: ARGV[4] token. Returns {1 released | -1 not held (expired, foreign, twice), epoch}.
+#: ARGV[4] token, ARGV[5] '1' if it was granted to a waiter (it has a
+#: ``fences`` entry). Returns {1 released | -1 not held (reclaimed, foreign,
+#: twice), epoch}.
 RELEASE = (
-    _PRELUDE
+    _HEAD
     + """
-local max, epoch, recover = state()
 local tok = ARGV[4]
-local held = holds(tok)
-if held then
-  let_go(tok)
+if redis.call('ZREM', H, tok) == 0 then
+  return {-1, seen}
 end
+if ARGV[5] ~= '' then redis.call('HDEL', F, tok) end
+if redis.call('HINCRBY', S, 'load', -1) < QUEUED then
+  return {1, seen}  -- the fast path: nobody in line to hand the slot to
+end
+"""
+    + _HELPERS
+    + """
+tick()
+local max, epoch, recover = state()
 clean()
 grant_free(max, recover)
-if held then
-  return {1, epoch}
-end
-return {-1, epoch}
+sync()
+return {1, epoch}
 """
 )
 
@@ -216,15 +301,18 @@ return {-1, epoch}
 CANCEL = (
     _PRELUDE
     + """
+tick()
 local max, epoch, recover = state()
 local tok = ARGV[4]
 redis.call('LREM', Q, 1, ARGV[5])
 redis.call('ZREM', W, tok)
+local result = {0, 0, 0, epoch}
 if holds(tok) then
   local left = tonumber(redis.call('ZSCORE', H, tok)) - now
-  return {1, tonumber(redis.call('HGET', F, tok) or '0'), left, epoch}
+  result = {1, tonumber(redis.call('HGET', F, tok) or '0'), left, epoch}
 end
-return {0, 0, 0, epoch}
+sync()
+return result
 """
 )
 
@@ -237,6 +325,7 @@ return {0, 0, 0, epoch}
 HEARTBEAT = (
     _PRELUDE
     + """
+tick()
 local max, epoch, recover = state()
 clean()
 local held = tonumber(ARGV[4])
@@ -264,13 +353,14 @@ for i = 5 + 2 * held, #ARGV do
     -- Granted, and the grant not taken yet: it runs since at least
     -- (expiry - its lease); say so in the stream's terms.
     local fence = redis.call('HGET', F, tok) or '0'
-    table.insert(granted, tok .. '|' .. fence .. '|' .. (tonumber(expires) - lease))
+    table.insert(granted, tok .. '|' .. fence .. '|' .. num(tonumber(expires) - lease))
   else
     redis.call('RPUSH', Q, entry)
     redis.call('ZADD', W, now + lease, tok)
   end
 end
 grant_free(max, recover)
+sync()
 return {lost, granted, epoch}
 """
 )
@@ -279,11 +369,13 @@ return {lost, granted, epoch}
 RESIZE = (
     _PRELUDE
     + """
+tick()
 local _, epoch, recover = state()
 local max = tonumber(ARGV[4])
 redis.call('HSET', S, 'max', max)
 clean()
 grant_free(max, recover)
+sync()
 return {epoch}
 """
 )
@@ -292,9 +384,11 @@ return {epoch}
 STATUS = (
     _PRELUDE
     + """
+tick()
 local max, epoch, recover = state()
 clean()
 grant_free(max, recover)
+sync()
 local recovering = 0
 if now < recover then recovering = 1 end
 return {redis.call('ZCARD', H), redis.call('ZCARD', W), max, recovering, epoch}

@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, Protocol
 
 from eventlet_pools._validate import check_seconds
 from eventlet_pools.errors import PoolError, PoolTimeout
-from eventlet_pools.redis.pool import RedisTokenPool, _check_max_size, check_key
+from eventlet_pools.redis.pool import RedisTokenPool, _check_max_size, _is_async_client, check_key
 
 __all__ = ["PooledFunction", "pooled"]
 
@@ -23,7 +23,8 @@ POOLS_KEPT = 1024
 
 
 class PooledFunction(Protocol):
-    """What :func:`pooled` returns: the function, plus :meth:`size`."""
+    """What :func:`pooled` returns: the function, plus :meth:`size` (or,
+    for an ``async def`` function, :meth:`asize`)."""
 
     __wrapped__: Callable[..., Any]
 
@@ -32,6 +33,9 @@ class PooledFunction(Protocol):
 
     def size(self, *args: Any, **kwargs: Any) -> int:
         """Slots held right now in the pool these arguments would use."""
+
+    async def asize(self, *args: Any, **kwargs: Any) -> int:
+        """:meth:`size` of a decorated ``async def`` function."""
 
 
 def _template_fields(key: str, func: Callable[..., Any]) -> list[str]:
@@ -92,10 +96,17 @@ def pooled(
     The decorated function gets ``.size(*args, **kwargs)``: the slots held
     now in the pool those arguments would use.
 
+    An ``async def`` function needs a ``redis.asyncio`` client: each call
+    waits for its slot without blocking the loop, ``on_full`` may be sync
+    or async, and the size is ``await f.asize(*args, **kwargs)``. A plain
+    function needs a synchronous client (green under eventlet; from any
+    OS thread otherwise).
+
     Args:
       key: the key template; fields must name parameters of the function.
       max_size: slots per resolved key (>= 1).
-      client: a green ``redis.Redis`` (see :class:`RedisTokenPool`).
+      client: a ``redis.Redis`` (green under eventlet) or, for an ``async
+        def`` function, a ``redis.asyncio.Redis`` (see :class:`RedisTokenPool`).
       on_full: called instead of the function when the pool is full.
       raise_on_full: raise PoolTimeout instead.
       lease: seconds a slot stays held without renewal.
@@ -103,7 +114,8 @@ def pooled(
       prefix: namespace of the Redis keys.
 
     Raises:
-      TypeError: a bad ``client``, ``on_full`` or argument type.
+      TypeError: a bad ``client``, ``on_full`` or argument type; an ``async
+        def`` function without an asyncio client, or the other way round.
       ValueError: a bad template (a field that is not a parameter, a
         positional field, a forbidden character), ``max_size < 1``, both
         ``on_full`` and ``raise_on_full``. At call time, a key whose
@@ -127,6 +139,12 @@ def pooled(
 
     def decorate(func: Callable[..., Any]) -> PooledFunction:
         fields = _template_fields(key, func)
+        is_async = inspect.iscoroutinefunction(func)
+        if is_async != _is_async_client(client):
+            raise TypeError(
+                f"{func.__qualname__} is {'an async' if is_async else 'a plain'} function: it needs a "
+                f"{'redis.asyncio.Redis' if is_async else 'synchronous redis.Redis'} client, got {client!r}"
+            )
         signature = inspect.signature(func)
         pools: OrderedDict[str, RedisTokenPool] = OrderedDict()
 
@@ -166,9 +184,35 @@ def pooled(
                     # will expire by itself.
                     logger.warning("releasing the slot of %s after a call: %r", pool.key, exc)
 
+        @functools.wraps(func)
+        async def acall(*args: Any, **kwargs: Any) -> Any:
+            pool = pool_for(args, kwargs)
+            try:
+                token = await pool.aget(wait > 0, wait)
+            except PoolTimeout:
+                if raise_on_full:
+                    raise
+                if on_full is None:
+                    return None
+                result = on_full(*args, **kwargs)
+                return await result if inspect.isawaitable(result) else result
+            try:
+                return await func(*args, **kwargs)
+            finally:
+                try:
+                    await pool.aput(token)
+                except PoolError as exc:
+                    logger.warning("releasing the slot of %s after a call: %r", pool.key, exc)
+
         def size(*args: Any, **kwargs: Any) -> int:
             return pool_for(args, kwargs).size()
 
+        async def asize(*args: Any, **kwargs: Any) -> int:
+            return await pool_for(args, kwargs).asize()
+
+        if is_async:
+            acall.asize = asize  # type: ignore[attr-defined]
+            return acall  # type: ignore[return-value]
         call.size = size  # type: ignore[attr-defined]
         return call  # type: ignore[return-value]
 

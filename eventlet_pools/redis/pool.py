@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import logging
+import sys
 import time
 import uuid
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Optional
 
-from eventlet_pools._backends import Backend, backend_for
+from eventlet_pools._backends import BACKENDS, Backend, backend_for
 from eventlet_pools._validate import check_duration, check_seconds, check_size
-from eventlet_pools._waiters import EXPIRED
+from eventlet_pools._waiters import EXPIRED, await_only, in_bridge, run_bridged
 from eventlet_pools.errors import BackendError, LeaseLost, PoolClosed, PoolError, PoolTimeout
 from eventlet_pools.redis import _scripts
 from eventlet_pools.token import Token
@@ -77,10 +80,16 @@ class RedisToken(Token):
     ``valid_until``.
     """
 
-    __slots__ = ("__weakref__", "epoch", "fence", "id", "pool", "valid_until")
+    __slots__ = ("__weakref__", "_lined", "epoch", "fence", "id", "pool", "valid_until")
 
     def __init__(
-        self, token_id: str, pool: RedisTokenPool, epoch: str, fence: int, valid_until: float
+        self,
+        token_id: str,
+        pool: RedisTokenPool,
+        epoch: str,
+        fence: int,
+        valid_until: float,
+        lined: bool = False,
     ) -> None:
         #: The lease's unique id, as Redis knows it.
         self.id = token_id
@@ -95,6 +104,8 @@ class RedisToken(Token):
         #: ``time.monotonic()`` until which the lease is certainly held, as of
         #: its grant or its last successful renewal (each renewal moves it on).
         self.valid_until = valid_until
+        # Granted to a waiter: Redis keeps its fence until it is released.
+        self._lined = lined
 
     def __repr__(self) -> str:
         return f"<RedisToken {self.id} of {self.pool.key!r}>"
@@ -134,10 +145,20 @@ class RedisTokenPool:
     re-register their leases; then the pool goes on. The size lives in
     Redis: the last constructor or :meth:`resize` sets it for every process.
 
-    ``client`` is a ``redis.Redis`` made green: after
-    ``eventlet.monkey_patch()``, or from ``eventlet.import_patched("redis")``.
-    The service greenthread blocks in XREAD for up to ``lease / 3``, or half
-    the client's ``socket_timeout`` if that is shorter.
+    It runs on the runtime of its client (``backend``):
+
+    - eventlet: a green ``redis.Redis`` (after ``eventlet.monkey_patch()``,
+      or from ``eventlet.import_patched("redis")``); the service runs in a
+      greenthread.
+    - threads: a plain ``redis.Redis``, used from any OS thread; the
+      service runs in a daemon thread.
+    - asyncio: a ``redis.asyncio.Redis``, used through the ``a``-methods
+      (``await pool.aget()``, ``async with pool.aitem()``, ...) from tasks
+      of one event loop; the service runs in a task. The constructor does
+      not touch Redis: the pool is set up by its first call.
+
+    The service blocks in XREAD for up to ``lease / 3``, or half the
+    client's ``socket_timeout`` if that is shorter.
 
     Args:
       client: the redis-py client.
@@ -148,9 +169,13 @@ class RedisTokenPool:
       timeout: default seconds get() waits; ``None`` waits for ever.
       prefix: namespace of the Redis keys (``prefix:{key}:...``); no
         braces, no ``|``.
+      backend: ``'auto'`` (asyncio for a ``redis.asyncio`` client; else
+        eventlet if the program imported it, else threads), or one of
+        ``'eventlet'``, ``'threads'``, ``'asyncio'``.
 
     Raises:
-      TypeError, ValueError: a bad key, size, lease, timeout or prefix.
+      TypeError, ValueError: a bad key, size, lease, timeout, prefix or
+        backend, or a client of another runtime than ``backend``.
       BackendError: Redis could not be reached to set the pool up.
     """
 
@@ -163,9 +188,13 @@ class RedisTokenPool:
         lease: float = 30.0,
         timeout: Optional[float] = None,
         prefix: str = "eventlet_pools",
+        backend: str = "auto",
     ) -> None:
         if not callable(getattr(client, "register_script", None)):
             raise TypeError(f"client must be a redis.Redis, got {client!r}")
+        self._backend: Backend = _backend_for_client(backend, client)
+        self._async = self._backend.is_async
+        self._guard = self._backend.guard
         self.key = check_key(key)
         _check_max_size(max_size)
         check_duration("lease", lease)
@@ -199,34 +228,32 @@ class RedisTokenPool:
         # get() that waits (to the newest grant before it queued), then
         # moved on by what the service greenthread reads.
         self._stream_id: Optional[str] = None
-        self._seen = ""  # the state epoch last seen; '' before the first call
+        self._seen: Any = b""  # the state epoch last seen (as Redis sent it); none yet
         self._closed = False
-        # Greenthreads for now: its waiting, service and cleanup come from here.
-        self._backend: Backend = backend_for("eventlet")
         # Leases this process holds: token id -> weak reference to the token.
         self._held: dict[str, weakref.ref[RedisToken]] = {}
-        # Greenthreads of this process waiting in line: token id -> (their
+        # Callers of this process waiting in line: token id -> (their
         # one-waiter queue, their entry in the Redis queue).
         self._local: dict[str, tuple[Any, str]] = {}
-        self._service: Any = None
-        self._blocking = False  # the service greenthread is in XREAD
+        self._service: Any = None  # the service, while it runs
+        # asyncio: the tasks of _spawn, kept until done (the loop itself
+        # holds tasks only weakly).
+        self._tasks: set[Any] = set()
+        self._blocking = False  # the service is in XREAD
         self._alarm: Any = None
+        # Each script: its source and SHA1, for EVALSHA.
         self._scripts = {
-            name: client.register_script(getattr(_scripts, name))
-            for name in ("ACQUIRE", "RELEASE", "CANCEL", "HEARTBEAT", "RESIZE", "STATUS")
+            name: (source, hashlib.sha1(source.encode()).hexdigest())
+            for name in _scripts.__all__
+            for source in (getattr(_scripts, name),)
         }
-        if client not in _LOADED:
-            try:
-                # Loaded once per client, so that every call is one EVALSHA.
-                # (After a Redis restart redis-py loads them again by itself.)
-                for script in self._scripts.values():
-                    client.script_load(script.script)
-            except Exception as exc:
-                if not is_redis_error(exc):
-                    raise
-                raise BackendError(f"{_what_failed(exc)} while setting up pool {key!r}: {exc}", exc) from exc
-            _LOADED.add(client)
-        self._call("RESIZE", max_size)
+        # The arguments every call passes, encoded once: the keys, then the
+        # lease and the size (see _scripts).
+        self._keys_sent = [k.encode() for k in self._keys]
+        self._lease_sent = str(self._lease_ms).encode()
+        self._ready = False  # scripts loaded and size set (_set_up)
+        if not self._async:
+            self._set_up()
 
     # ------------------------------------------------------------------
     def get(self, block: bool = True, timeout: Optional[float] = None) -> RedisToken:
@@ -241,6 +268,8 @@ class RedisTokenPool:
           PoolClosed: this pool object was closed.
           BackendError: Redis failed; no slot is held.
         """
+        if self._async and not in_bridge():
+            raise _use_async("get")
         if self._closed:
             raise PoolClosed(f"get() from {self!r}")
         wait = self._timeout if timeout is None else check_seconds("timeout", timeout)
@@ -254,13 +283,13 @@ class RedisTokenPool:
         except BackendError:
             raise
         except BaseException:
-            # Interrupted (a Timeout, a kill) while the script ran: Redis may
-            # have granted us a slot or put us in line. Undo both now rather
-            # than leave them to expire.
+            # Interrupted (a Timeout, a kill, a cancellation) while the
+            # script ran: Redis may have granted us a slot or put us in
+            # line. Undo both now rather than leave them to expire.
             if queue_up:
-                self._leave_line(token_id, entry)
+                self._undo(self._leave_line, token_id, entry)
             else:
-                self._release_quietly(token_id)
+                self._undo(self._release_quietly, token_id)
             raise
         if status == 1:
             return self._hold(token_id, int(fence), sent + self._lease)
@@ -269,21 +298,30 @@ class RedisTokenPool:
         # Our grant comes after ``since`` on the stream: read from there on
         # (or from where the service is, if that is earlier).
         since = _text(since)
-        if self._stream_id is None or _stream_order(since) < _stream_order(self._stream_id):
-            self._stream_id = since
         waiter = self._backend.waiter_queue()
-        self._local[token_id] = (waiter, entry)
-        self._start_service()
-        try:
-            granted = waiter.park(wait, self._pass_on)
-        except BaseException:
-            # Killed, or the pool closed, before any grant reached us.
-            if self._local.pop(token_id, None) is not None:
-                self._leave_line(token_id, entry)
-            raise
+        with self._guard:  # (threads: parking lets go of it)
+            if self._stream_id is None or _stream_order(since) < _stream_order(self._stream_id):
+                self._stream_id = since
+            self._local[token_id] = (waiter, entry)
+            self._start_service()
+            try:
+                granted = waiter.park(wait, self._pass_on)
+            except BaseException:
+                # Killed, cancelled, or the pool closed, before any grant
+                # reached us.
+                if self._local.pop(token_id, None) is not None:
+                    self._undo(self._leave_line, token_id, entry)
+                raise
         if granted is EXPIRED:
-            self._local.pop(token_id, None)
-            kept = self._leave_line(token_id, entry, keep_grant=True)
+            with self._guard:
+                self._local.pop(token_id, None)
+            try:
+                kept = self._leave_line(token_id, entry, keep_grant=True)
+            except BackendError:
+                raise
+            except BaseException:
+                self._spawn(self._leave_line, token_id, entry)  # (and let a grant go)
+                raise
             if kept is not None:
                 return kept  # granted just before we gave up
             raise PoolTimeout(f"waited {wait} s for a slot of pool {self.key!r}")
@@ -292,7 +330,7 @@ class RedisTokenPool:
         # ``sent`` plus that difference, in this process's time.
         _token, fence, granted_ms = str(granted).split("|")
         valid_until = sent + (int(granted_ms) - int(server_ms)) / 1000 + self._lease
-        return self._hold(token_id, int(fence), valid_until)
+        return self._hold(token_id, int(fence), valid_until, lined=True)
 
     def put(self, token: RedisToken) -> None:
         """Release a slot; the first waiter (in any process) gets it.
@@ -303,12 +341,23 @@ class RedisTokenPool:
           BackendError: Redis failed; the slot comes back when its lease
             expires.
         """
+        if self._async and not in_bridge():
+            raise _use_async("put")
         if not isinstance(token, RedisToken) or token.pool is not self:
             raise LeaseLost(f"{token!r} is not a lease of {self!r}")
         if self._held.pop(token.id, None) is None:
             raise LeaseLost(f"{token!r} was already put back or its lease was lost")
-        if int(self._call("RELEASE", token.id)[0]) != 1:
-            raise LeaseLost(f"the lease of {token!r} expired before put()")
+        try:
+            released = self._call("RELEASE", token.id, "1" if token._lined else "")
+        except BackendError:
+            raise
+        except BaseException:
+            # Interrupted: Redis may not have run it. Make sure it does (a
+            # second release of a slot released already changes nothing).
+            self._spawn(self._release_quietly, token.id)
+            raise
+        if int(released[0]) != 1:
+            raise LeaseLost(f"the lease of {token!r} expired and was reclaimed before put()")
 
     @contextmanager
     def item(self, timeout: Optional[float] = None) -> Iterator[RedisToken]:
@@ -328,6 +377,58 @@ class RedisTokenPool:
                 logger.warning("releasing %r after an exception: %r", token, exc)
             raise
         self.put(token)
+
+    async def aget(self, block: bool = True, timeout: Optional[float] = None) -> RedisToken:
+        """:meth:`get` for an asyncio pool. A task cancelled while it waits
+        leaves the line; a slot granted to it meanwhile passes on."""
+        return await self._bridged("aget", self.get, block, timeout)  # type: ignore[no-any-return]
+
+    async def aput(self, token: RedisToken) -> None:
+        """:meth:`put` for an asyncio pool."""
+        await self._bridged("aput", self.put, token)
+
+    @asynccontextmanager
+    async def aitem(self, timeout: Optional[float] = None) -> AsyncIterator[RedisToken]:
+        """:meth:`item` for an asyncio pool: ``async with pool.aitem() as token``."""
+        token = await self.aget(True, timeout)
+        try:
+            yield token
+        except BaseException:
+            try:
+                await self.aput(token)
+            except PoolError as exc:  # the block's own exception matters more
+                logger.warning("releasing %r after an exception: %r", token, exc)
+            raise
+        await self.aput(token)
+
+    async def afree(self) -> int:
+        """:meth:`free` for an asyncio pool."""
+        return await self._bridged("afree", self.free)  # type: ignore[no-any-return]
+
+    async def awaiting(self) -> int:
+        """:meth:`waiting` for an asyncio pool."""
+        return await self._bridged("awaiting", self.waiting)  # type: ignore[no-any-return]
+
+    async def asize(self) -> int:
+        """:meth:`size` for an asyncio pool."""
+        return await self._bridged("asize", self.size)  # type: ignore[no-any-return]
+
+    async def aresize(self, new_size: int) -> None:
+        """:meth:`resize` for an asyncio pool."""
+        await self._bridged("aresize", self.resize, new_size)
+
+    async def aclose(self) -> None:
+        """:meth:`close` for an asyncio pool (it also wakes the service at
+        once), waiting for the releases still under way in tasks."""
+        await self._bridged("aclose", self.close)
+        while self._tasks:
+            await next(iter(self._tasks))
+
+    async def __aenter__(self) -> RedisTokenPool:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def free(self) -> int:
         """Slots free right now across all processes (0 while any wait, or
@@ -362,9 +463,14 @@ class RedisTokenPool:
           TypeError, ValueError: ``new_size`` is not an int >= 1.
           BackendError: Redis failed.
         """
+        if self._async and not in_bridge():
+            raise _use_async("resize")
         _check_max_size(new_size)
         self._max_size = new_size
-        self._call("RESIZE", new_size)
+        if self._ready:
+            self._call("RESIZE", new_size)
+        else:  # (asyncio: it is set up, at the new size, by its first call)
+            self._set_up()
 
     @property
     def max_size(self) -> int:
@@ -377,6 +483,11 @@ class RedisTokenPool:
         return self._timeout
 
     @property
+    def backend(self) -> str:
+        """The runtime this pool runs on: ``'eventlet'``, ``'threads'`` or ``'asyncio'``."""
+        return self._backend.name
+
+    @property
     def closed(self) -> bool:
         """True once :meth:`close` was called."""
         return self._closed
@@ -384,23 +495,32 @@ class RedisTokenPool:
     def close(self) -> None:
         """Stop this pool object: its waiters get PoolClosed and leave the
         line, later get() calls raise PoolClosed. Slots it holds are still
-        released by put() (or expire). Other processes are not affected."""
-        if self._closed:
-            return
-        self._closed = True
-        local, self._local = self._local, {}
-        for token_id, (waiter, entry) in local.items():
-            waiter.fail_all(lambda: PoolClosed(f"{self!r} was closed while waiting"))
-            self._leave_line(token_id, entry)
-        if self._alarm is not None:
-            self._alarm.wake()
-        if self._blocking:
-            # The service greenthread sits in XREAD: an entry unblocks it
-            # (every reader skips it: it names no token).
-            try:
-                self._client.xadd(self._keys[5], {"g": ""}, maxlen=1000, approximate=True)
-            except Exception as exc:
-                logger.info("could not wake the service greenthread of %r: %r", self, exc)
+        released by put() (or expire). Other processes are not affected.
+        (On asyncio it may be called from plain code too.)"""
+        with self._guard:
+            if self._closed:
+                return
+            self._closed = True
+            for waiter, _entry in list(self._local.values()):
+                # Each leaves the Redis line itself as it wakes.
+                waiter.fail_all(lambda: PoolClosed(f"{self!r} was closed while waiting"))
+            if self._alarm is not None:
+                self._alarm.wake()
+            blocking = self._blocking
+        if blocking:
+            # The service sits in XREAD: an entry unblocks it (every reader
+            # skips it: it names no token). Plain code on asyncio leaves
+            # that to a task.
+            if self._async and not in_bridge():
+                self._spawn(self._wake_service)
+            else:
+                self._wake_service()
+
+    def _wake_service(self) -> None:
+        try:
+            self._io(self._client.xadd(self._keys[5], {"g": ""}, maxlen=1000, approximate=True))
+        except Exception as exc:
+            logger.info("could not wake the service of %r: %r", self, exc)
 
     def __enter__(self) -> RedisTokenPool:
         return self
@@ -413,45 +533,110 @@ class RedisTokenPool:
         return f"<RedisTokenPool {self.key!r} {state} max_size={self._max_size} held here={len(self._held)}>"
 
     # ------------------------------------------------------------------
+    def _io(self, result: Any) -> Any:
+        # What a client call returned: awaited (from the bridge greenlet) on asyncio.
+        return await_only(result) if self._async else result
+
+    async def _bridged(self, name: str, method: Any, *args: Any) -> Any:
+        if not self._async:
+            raise PoolError(f"{name}() is for a pool on asyncio; this one runs on {self.backend!r}")
+        return await run_bridged(method, *args)
+
+    def _set_up(self) -> None:
+        # Load the scripts (once per client, so that every call is one
+        # EVALSHA; after a Redis restart _call loads them again), and set
+        # the size. Calls made meanwhile (other tasks) need not wait: a
+        # script missing is loaded by _call, a state missing made by it.
+        self._ready = True
+        try:
+            if self._client not in _LOADED:
+                try:
+                    for source, _sha in self._scripts.values():
+                        self._io(self._client.script_load(source))
+                except Exception as exc:
+                    if not is_redis_error(exc):
+                        raise
+                    raise BackendError(
+                        f"{_what_failed(exc)} while setting up pool {self.key!r}: {exc}", exc
+                    ) from exc
+                _LOADED.add(self._client)
+            self._call("RESIZE", self._max_size)
+        except BaseException:
+            self._ready = False  # the next call tries again
+            raise
+
     def _call(self, name: str, *args: Any) -> Any:
         # Run one script: one round trip (EVALSHA), BackendError on failure.
+        if not self._ready:
+            self._set_up()
+        source, sha = self._scripts[name]
+        command = ("EVALSHA", sha, 6, *self._keys_sent, self._lease_sent, self._seen, self._max_size, *args)
         try:
-            result = self._scripts[name](
-                keys=self._keys, args=[self._lease_ms, self._seen, self._max_size, *args]
-            )
+            try:
+                result = self._io(self._client.execute_command(*command))
+            except Exception as exc:
+                if type(exc).__name__ != "NoScriptError":
+                    raise
+                # Redis lost its scripts (a restart, SCRIPT FLUSH): load it again.
+                self._io(self._client.script_load(source))
+                result = self._io(self._client.execute_command(*command))
         except Exception as exc:
             if not is_redis_error(exc):
                 raise
             raise BackendError(f"{_what_failed(exc)} for pool {self.key!r}: {exc}", exc) from exc
-        self._seen = _text(result[-1])
+        self._seen = result[-1]
         return result
 
     def _status(self) -> tuple[int, int, int, bool]:
+        if self._async and not in_bridge():
+            raise _use_async("free/size/waiting")
         held, waiting, max_size, recovering, _epoch = self._call("STATUS")
         return int(held), int(waiting), int(max_size), bool(int(recovering))
 
-    def _hold(self, token_id: str, fence: int, valid_until: float) -> RedisToken:
-        token = RedisToken(token_id, self, self._seen, fence, valid_until)
+    def _hold(self, token_id: str, fence: int, valid_until: float, lined: bool = False) -> RedisToken:
+        token = RedisToken(token_id, self, _text(self._seen), fence, valid_until, lined)
         # A token dropped without put() is released, not kept alive.
-        self._held[token_id] = weakref.ref(token, lambda _ref: self._dropped(token_id))
-        self._start_service()
+        ref = weakref.ref(token, lambda _ref: self._dropped(token_id))
+        with self._guard:
+            self._held[token_id] = ref
+            if self._service is None:
+                self._start_service()
         return token
 
     def _dropped(self, token_id: str) -> None:
         if self._held.pop(token_id, None) is not None:
             logger.warning("a token of %r was garbage collected without put(); releasing it", self)
-            self._backend.spawn(self._release_quietly, token_id)
+            self._spawn(self._release_quietly, token_id)
+
+    def _spawn(self, function: Any, *args: Any) -> None:
+        # Redis work nobody waits for: in a greenthread, thread or task.
+        if not self._backend.can_spawn():  # (asyncio, its loop gone)
+            logger.warning("no loop to run %r of %r in: its leases or entries will expire", function, self)
+            return
+        handle = self._backend.spawn(function, *args)
+        if self._async:
+            self._tasks.add(handle)
+            handle.add_done_callback(self._tasks.discard)
+
+    def _undo(self, function: Any, *args: Any) -> None:
+        # Clean up after an interrupted call, here; if interrupted once
+        # more (a second cancellation), in the background.
+        try:
+            function(*args)
+        except BaseException:
+            self._spawn(function, *args)
+            raise
 
     def _release_quietly(self, token_id: str) -> None:
         try:
-            self._call("RELEASE", token_id)
+            self._call("RELEASE", token_id, "1")  # (its fence too, if it has one)
         except BackendError as exc:
             logger.warning("could not release a slot of %r (its lease will expire): %r", self, exc)
 
     def _pass_on(self, grant: Any) -> None:
         # A waiter was granted a slot but was killed before it resumed: the
         # slot goes to the next waiter. (A grant is ``token|fence|clock``.)
-        self._release_quietly(str(grant).split("|", 1)[0])
+        self._undo(self._release_quietly, str(grant).split("|", 1)[0])
 
     def _leave_line(self, token_id: str, entry: str, keep_grant: bool = False) -> Optional[RedisToken]:
         # Take a waiter out of the Redis line. Its token if it had been
@@ -470,39 +655,57 @@ class RedisTokenPool:
         if not keep_grant:
             self._release_quietly(token_id)
             return None
-        return self._hold(token_id, int(fence), sent + int(left_ms) / 1000)
+        return self._hold(token_id, int(fence), sent + int(left_ms) / 1000, lined=True)
 
     # ------------------------------------------------------------------
-    # the service greenthread: notifications, renewals, heartbeats
+    # the service (a greenthread, a daemon thread or a task): notifications,
+    # renewals, heartbeats
     def _start_service(self) -> None:
-        if self._service is None or self._service.dead:
+        # Called with the guard held.
+        if self._service is None:
+            if not self._backend.can_spawn():  # (asyncio, outside its loop)
+                return
             self._alarm = self._backend.alarm()
             self._service = self._backend.spawn(self._serve)
-        elif self._alarm is not None:
+        elif self._local and not self._blocking:
             self._alarm.wake()  # it may be sleeping without XREAD: waiters now
 
     def _serve(self) -> None:
         clock = time.monotonic
         next_beat = clock() + self._interval
         alarm = self._alarm
-        # Leases are renewed until put back, also after close(): letting one
-        # expire under a running holder would admit one too many.
-        while self._held or (self._local and not self._closed):
-            left = max(_MIN_BLOCK, next_beat - clock())
-            try:
-                if self._local and not self._closed:
-                    self._take_grants(left)
-                elif alarm is not None:
-                    alarm.wait(left)
-                if clock() >= next_beat:
-                    next_beat = clock() + self._interval
-                    self._heartbeat()
-            except Exception as exc:  # a broken socket, a closed client...
-                # Nothing may escape into the hub; the next turn retries.
-                logger.warning("the service greenthread of %r failed: %r; retrying", self, exc)
-                if alarm is not None:
+        idle = 0  # turns in a row with nothing to renew or wait for
+        try:
+            while True:
+                with self._guard:
+                    # Leases are renewed until put back, also after close():
+                    # letting one expire under a running holder would admit
+                    # one too many. With none, the service stays for a turn
+                    # more (a pool used in quick cycles does not start it
+                    # anew each time), then ends.
+                    busy = bool(self._held or (self._local and not self._closed))
+                    idle = 0 if busy else 2 if self._closed else idle + 1
+                    if idle > 1:
+                        self._service = None
+                        return
+                    reading = bool(self._local and not self._closed)
+                left = max(_MIN_BLOCK, next_beat - clock())
+                try:
+                    if reading:
+                        self._take_grants(left)
+                    else:
+                        alarm.wait(left)
+                    if clock() >= next_beat:
+                        next_beat = clock() + self._interval
+                        self._heartbeat()
+                except Exception as exc:  # a broken socket, a closed client...
+                    # Nothing may escape; the next turn retries.
+                    logger.warning("the service of %r failed: %r; retrying", self, exc)
                     alarm.wait(min(left, 1.0))
-        self._service = None
+        finally:
+            if idle <= 1:  # killed, or cancelled with its loop
+                with self._guard:
+                    self._service = None
 
     def _take_grants(self, seconds: float) -> None:
         if self._block_cap is not None:
@@ -510,33 +713,40 @@ class RedisTokenPool:
         assert self._stream_id is not None  # set by the get() that waits
         self._blocking = True
         try:
-            reply = self._client.xread(
-                {self._keys[5]: self._stream_id}, count=_READ_COUNT, block=max(1, int(seconds * 1000))
+            reply = self._io(
+                self._client.xread(
+                    {self._keys[5]: self._stream_id}, count=_READ_COUNT, block=max(1, int(seconds * 1000))
+                )
             )
         finally:
             self._blocking = False
-        for _stream, entries in reply or ():
-            for entry_id, fields in entries:
-                self._stream_id = _text(entry_id)
-                grant = _text(fields.get(b"g", fields.get("g", b"")))  # token|fence|clock
-                self._deliver(grant)
+        with self._guard:  # (a get() that just queued may move _stream_id back)
+            for _stream, entries in reply or ():
+                for entry_id, fields in entries:
+                    self._stream_id = _text(entry_id)
+                    grant = _text(fields.get(b"g", fields.get("g", b"")))  # token|fence|clock
+                    self._deliver(grant)
 
     def _deliver(self, grant: str) -> None:
         # A grant for one of our waiters (else another process's, or one
         # whose waiter gave up and, finding the grant, took or passed it).
-        local = self._local.pop(grant.split("|", 1)[0], None)
-        if local is not None:
-            local[0].grant(grant)
+        with self._guard:
+            local = self._local.pop(grant.split("|", 1)[0], None)
+            if local is not None:
+                local[0].grant(grant)
 
     def _heartbeat(self) -> None:
         held: list[str] = []
         tokens: list[RedisToken] = []
-        for token_id, ref in self._held.items():
-            token = ref()
-            if token is not None:
-                held += (token_id, token.epoch)
-                tokens.append(token)
-        entries = [entry for _waiter, entry in self._local.values()]
+        with self._guard:
+            for token_id, ref in list(self._held.items()):
+                token = ref()
+                if token is not None:
+                    held += (token_id, token.epoch)
+                    tokens.append(token)
+            entries = [entry for _waiter, entry in self._local.values()]
+        if not held and not entries:
+            return
         sent = time.monotonic()
         try:
             lost, granted, _epoch = self._call("HEARTBEAT", len(held) // 2, *held, *entries)
@@ -572,10 +782,43 @@ def _what_failed(exc: BaseException) -> str:
 
 
 def _socket_timeout(client: Any) -> Optional[float]:
-    # The read timeout redis-py's connections use, if the client has one.
-    kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
-    timeout = kwargs.get("socket_timeout") if isinstance(kwargs, dict) else None
+    # The read timeout redis-py's connections use, if the client has one:
+    # as given to its connection pool, else the connections' default.
+    connections = getattr(client, "connection_pool", None)
+    kwargs = getattr(connections, "connection_kwargs", {})
+    if isinstance(kwargs, dict) and "socket_timeout" in kwargs:
+        timeout = kwargs["socket_timeout"]
+    else:
+        timeout = None
+        for cls in getattr(getattr(connections, "connection_class", None), "__mro__", ()):
+            parameter = inspect.signature(cls.__init__).parameters.get("socket_timeout")
+            if parameter is not None:
+                timeout = parameter.default
+                break
     return float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else None
+
+
+def _is_async_client(client: Any) -> bool:
+    # redis.asyncio's clients: their commands are coroutine functions.
+    return inspect.iscoroutinefunction(getattr(client, "execute_command", None))
+
+
+def _backend_for_client(name: object, client: Any) -> Backend:
+    # The backend a RedisTokenPool runs on: its client's runtime.
+    if not isinstance(name, str) or name not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+    is_async = _is_async_client(client)
+    if name == "auto":
+        name = "asyncio" if is_async else "eventlet" if "eventlet" in sys.modules else "threads"
+    if is_async and name != "asyncio":
+        raise TypeError(f"a redis.asyncio client runs on backend='asyncio', not {name!r}")
+    if not is_async and name == "asyncio":
+        raise TypeError("backend='asyncio' needs a redis.asyncio.Redis client")
+    return backend_for(name)
+
+
+def _use_async(name: str) -> PoolError:
+    return PoolError(f"{name}() on a pool on asyncio: use the a-methods (await pool.aget(), ...)")
 
 
 def _check_max_size(max_size: object) -> None:

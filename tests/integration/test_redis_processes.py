@@ -76,11 +76,24 @@ def finish(processes: list[Any], seconds: float = 60) -> None:
         assert process.wait(seconds) == 0, f"worker exited with {process.returncode}"
 
 
-def test_eight_processes_never_over_admit(servers: tuple[RedisServer, RedisServer]) -> None:
+@pytest.mark.parametrize("mixed", [False, True], ids=["eventlet", "eventlet+threads+asyncio"])
+def test_eight_processes_never_over_admit(servers: tuple[RedisServer, RedisServer], mixed: bool) -> None:
+    # Mixed: one pool key shared by processes on three runtimes.
+    runtimes = ["eventlet", "threads", "asyncio"] * 3 if mixed else ["eventlet"] * 8
     monitor = client_of(servers[1])
     processes = [
-        worker("admission", servers, "--max-size", "3", "--greenthreads", "4", "--cycles", "50")
-        for _ in range(8)
+        worker(
+            "admission",
+            servers,
+            "--max-size",
+            "3",
+            "--greenthreads",
+            "4",
+            "--cycles",
+            "50",
+            f"--runtime={runtime}",
+        )
+        for runtime in runtimes[:8]
     ]
     finish(processes, 120)
     assert int(monitor.get("done")) == 8 * 200  # every acquisition completed
