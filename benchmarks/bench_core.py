@@ -33,7 +33,11 @@ with warnings.catch_warnings():
     import eventlet.semaphore
     from eventlet import pools as eventlet_pools_module
 
+from timing import best_ns_per_op, percentile
+
 import eventlet_pools
+
+__all__ = ["best_ns_per_op", "percentile"]  # (shared with the other benchmarks)
 
 PEERS: dict[str, Callable[..., Any]] = {
     "eventlet": eventlet_pools_module.Pool,
@@ -43,27 +47,6 @@ PEERS: dict[str, Callable[..., Any]] = {
 
 def _factory() -> Callable[[], object]:
     return object
-
-
-def best_ns_per_op(runs: dict[str, Callable[[int], None]], loops: int, repeat: int) -> dict[str, float]:
-    """Best of ``repeat`` timings of each ``run(loops)``, in ns per loop.
-
-    The peers take turns on every repeat, so drift in machine speed hits
-    both alike; the garbage collector is off while timing, as in timeit.
-    """
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeat):
-        for peer, run in runs.items():
-            gc.collect()
-            gc.disable()
-            try:
-                start = time.perf_counter_ns()
-                run(loops)
-                elapsed = time.perf_counter_ns() - start
-            finally:
-                gc.enable()
-            best[peer] = min(best[peer], elapsed / loops)
-    return best
 
 
 def uncontended_get_put(pool_cls: Callable[..., Any]) -> Callable[[int], None]:
@@ -166,13 +149,6 @@ def token_with_block(token_pool: bool) -> Callable[[int], None]:
                 pass
 
     return run_sem
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, int(fraction * len(sorted_values)))
-    return sorted_values[index]
 
 
 def contended(

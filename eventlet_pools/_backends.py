@@ -2,7 +2,8 @@
 
 A pool (and everything built on one: the lifecycle upkeep, the variants,
 Proxy, the Redis pool) asks its :class:`Backend` for the few things that
-differ between greenthreads, OS threads and asyncio tasks:
+differ between greenthreads (eventlet's or gevent's), OS threads and
+asyncio tasks:
 
 * ``waiter_queue()``: a new FIFO queue of parked callers (see _waiters.py);
 * ``alarm()``: a sleep until a deadline others may move, for upkeep;
@@ -23,8 +24,9 @@ differ between greenthreads, OS threads and asyncio tasks:
 
 Nothing outside this module asks which runtime a pool runs on: a pool holds
 its backend object and calls it. :func:`backend_for` turns the ``backend=``
-argument into one. The green and asyncio backends are shared by every pool
-(they hold no state); each threads pool gets its own, holding its lock.
+argument into one. The green, gevent and asyncio backends are shared by
+every pool (they hold no state); each threads pool gets its own, holding its
+lock.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ __all__ = [
     "BACKENDS",
     "AsyncBackend",
     "Backend",
+    "GeventBackend",
     "GreenBackend",
     "ThreadBackend",
     "backend_for",
@@ -52,7 +55,7 @@ __all__ = [
 ]
 
 #: What ``Pool(backend=...)`` accepts.
-BACKENDS = ("auto", "eventlet", "threads", "asyncio")
+BACKENDS = ("auto", "eventlet", "gevent", "threads", "asyncio")
 
 _NO_LOCK = contextlib.nullcontext()
 
@@ -176,6 +179,35 @@ class GreenBackend(Backend):
         # Also while the ending GreenThread runs its links: callers that
         # must not act inside it check ``holder is current()``.
         return _waiters.watch_end(holder, function, *args)
+
+    def has_ended(self, ref: weakref.ref[Any]) -> bool:
+        return _waiters.has_ended(ref)
+
+
+class GeventBackend(Backend):
+    """gevent's greenlets of one hub: as :class:`GreenBackend`, on gevent's
+    loop (its own program imports gevent; this library does not)."""
+
+    __slots__ = ()
+    name = "gevent"
+
+    def waiter_queue(self) -> _waiters.GeventWaiterQueue:
+        return _waiters.GeventWaiterQueue()
+
+    def alarm(self) -> _waiters.GeventAlarm:
+        return _waiters.GeventAlarm()
+
+    def spawn(self, function: Callable[..., None], *args: Any) -> Any:
+        return _waiters.gevent_spawn(function, *args)
+
+    def call_within(self, seconds: float, function: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+        return _waiters.gevent_call_within(seconds, function, *args)
+
+    def current(self) -> Any:
+        return _waiters.current_greenthread()
+
+    def watch_end(self, holder: Any, function: Callable[..., None], *args: Any) -> weakref.ref[Any]:
+        return _waiters.gevent_watch_end(holder, function, *args)
 
     def has_ended(self, ref: weakref.ref[Any]) -> bool:
         return _waiters.has_ended(ref)
@@ -399,6 +431,7 @@ _thread_ends = threading.local()
 _ended_threads: weakref.WeakSet[Any] = weakref.WeakSet()
 
 _GREEN = GreenBackend()
+_GEVENT = GeventBackend()
 _ASYNC = AsyncBackend()
 
 
@@ -407,8 +440,8 @@ def resolve_backend(name: object) -> str:
 
     ``'auto'`` is eventlet when the program has imported eventlet (it uses
     greenthreads: monkey-patched or not, a pool made before its hub starts
-    must be green); otherwise asyncio when made inside a running event
-    loop; otherwise native threads.
+    must be green); otherwise gevent when it has imported gevent; otherwise
+    asyncio when made inside a running event loop; otherwise native threads.
 
     Raises:
       ValueError: not one of :data:`BACKENDS`.
@@ -419,6 +452,8 @@ def resolve_backend(name: object) -> str:
         return name
     if "eventlet" in sys.modules:
         return "eventlet"
+    if "gevent" in sys.modules:
+        return "gevent"
     if _loop_running():
         return "asyncio"
     return "threads"
@@ -433,4 +468,15 @@ def backend_for(name: object) -> Backend:
     resolved = resolve_backend(name)
     if resolved == "threads":
         return ThreadBackend()
+    if resolved == "gevent":
+        _require_gevent()
+        return _GEVENT
     return _ASYNC if resolved == "asyncio" else _GREEN
+
+
+def _require_gevent() -> None:
+    # backend='gevent' needs gevent installed (extra ``gevent``).
+    try:
+        import gevent  # noqa: F401
+    except ImportError:
+        raise ValueError("backend='gevent' needs gevent: pip install 'eventlet_pools[gevent]'") from None

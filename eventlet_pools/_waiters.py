@@ -24,6 +24,8 @@ greenthread holding an item has finished.
 
 from __future__ import annotations
 
+import importlib
+import sys
 import threading
 import time
 import warnings
@@ -50,7 +52,7 @@ def _first_get_hub() -> Any:
     # eventlet's own get_hub in its place: no cost on later calls.
     global get_hub
     real = _import_eventlet("eventlet.hubs").get_hub
-    get_hub = real
+    get_hub = _EVENTLET_HUBS.get_hub = real
     return real()
 
 
@@ -58,10 +60,80 @@ def _first_get_hub() -> Any:
 get_hub: Callable[[], Any] = _first_get_hub
 
 
+class _Hubs:
+    """Where the green queue and alarm find the hub of this thread:
+    ``get_hub()`` returns an object with eventlet's hub's ``switch()``,
+    ``schedule_call_global(seconds, fn, *args)`` (a handle with
+    ``cancel()``) and ``greenlet``: eventlet's hub itself, or
+    :class:`_GeventHub` over gevent's."""
+
+    __slots__ = ("get_hub",)
+
+    def __init__(self, get_hub: Callable[[], Any]) -> None:
+        self.get_hub = get_hub
+
+
+_EVENTLET_HUBS = _Hubs(_first_get_hub)
+
+
+class _GeventHub:
+    """gevent's hub of one thread, as the green queue and alarm call it."""
+
+    __slots__ = ("_loop", "greenlet", "switch")
+
+    def __init__(self, hub: Any) -> None:
+        self.greenlet = hub
+        self._loop = hub.loop
+        #: Switch to the hub (gevent's own method, not a wrapper of it).
+        self.switch: Callable[[], Any] = hub.switch
+
+    def schedule_call_global(self, seconds: float, function: Callable[..., Any], *args: Any) -> Any:
+        if seconds <= 0:
+            return _Cancel(self._loop.run_callback(function, *args).stop)
+        timer = self._loop.timer(seconds)
+        timer.start(function, *args)
+        return _Cancel(timer.close)
+
+
+class _Cancel:
+    """A scheduled call of gevent's loop, with eventlet's ``cancel()``."""
+
+    __slots__ = ("cancel",)
+
+    def __init__(self, cancel: Callable[[], None]) -> None:
+        self.cancel = cancel
+
+
+# Thread id -> the _GeventHub of its hub (a new thread that got the id of
+# an ended one, or a hub destroyed and made anew, gets a new one).
+_gevent_hubs: dict[int, _GeventHub] = {}
+
+
+def get_gevent_hub() -> _GeventHub:
+    """gevent's hub of this thread, as :class:`_GeventHub`."""
+    hub = _gevent().get_hub()
+    ident = threading.get_ident()
+    adapter = _gevent_hubs.get(ident)
+    if adapter is None or adapter.greenlet is not hub:
+        adapter = _gevent_hubs[ident] = _GeventHub(hub)
+    return adapter
+
+
+def _gevent() -> Any:
+    # The program's gevent (also while the interpreter shuts down, when
+    # nothing can be imported any more).
+    return sys.modules.get("gevent") or importlib.import_module("gevent")
+
+
+_GEVENT_HUBS = _Hubs(get_gevent_hub)
+
+
 __all__ = [
     "EXPIRED",
     "AsyncAlarm",
     "AsyncWaiterQueue",
+    "GeventAlarm",
+    "GeventWaiterQueue",
     "GreenAlarm",
     "GreenWaiterQueue",
     "ThreadAlarm",
@@ -69,6 +141,9 @@ __all__ = [
     "await_only",
     "call_within",
     "current_greenthread",
+    "gevent_call_within",
+    "gevent_spawn",
+    "gevent_watch_end",
     "has_ended",
     "in_bridge",
     "run_bridged",
@@ -225,6 +300,9 @@ class GreenWaiterQueue(_HandoffQueue):
 
     __slots__ = ("_to_wake", "_wake_scheduled")
 
+    #: The hub it parks on (eventlet's; :class:`GeventWaiterQueue`: gevent's).
+    _hubs = _EVENTLET_HUBS
+
     def __init__(self) -> None:
         super().__init__()
         self._to_wake: deque[_Waiter] = deque()
@@ -248,7 +326,7 @@ class GreenWaiterQueue(_HandoffQueue):
           The exception given to :meth:`fail_all`; any exception thrown into
           the greenthread while parked (after cleaning up its place).
         """
-        hub = get_hub()
+        hub = self._hubs.get_hub()
         waiter = _Waiter(getcurrent())
         self._line_up(waiter, front)
         timer = None
@@ -275,7 +353,7 @@ class GreenWaiterQueue(_HandoffQueue):
         to_wake = self._to_wake
         if not to_wake:
             return
-        hub = get_hub()
+        hub = self._hubs.get_hub()
         current = getcurrent()
         if current is hub.greenlet:
             return
@@ -306,7 +384,7 @@ class GreenWaiterQueue(_HandoffQueue):
         self._to_wake.append(waiter)
         if not self._wake_scheduled:
             self._wake_scheduled = True
-            get_hub().schedule_call_global(0, self._wake)
+            self._hubs.get_hub().schedule_call_global(0, self._wake)
 
     def _wake(self) -> None:
         # Runs in the hub. Each switch returns here when the woken greenthread
@@ -325,7 +403,7 @@ class GreenWaiterQueue(_HandoffQueue):
             if to_wake:
                 # A switch raised into the hub; keep the rest from stranding.
                 self._wake_scheduled = True
-                get_hub().schedule_call_global(0, self._wake)
+                self._hubs.get_hub().schedule_call_global(0, self._wake)
 
 
 class GreenAlarm:
@@ -340,6 +418,8 @@ class GreenAlarm:
 
     __slots__ = ("_sleeper", "_timer", "stopped")
 
+    _hubs = _EVENTLET_HUBS
+
     def __init__(self) -> None:
         self._sleeper: Any = None
         self._timer: Any = None
@@ -351,9 +431,9 @@ class GreenAlarm:
             return
         self._sleeper = getcurrent()
         if delay is not None:
-            self._timer = get_hub().schedule_call_global(max(delay, 0.0), self._ring)
+            self._timer = self._hubs.get_hub().schedule_call_global(max(delay, 0.0), self._ring)
         try:
-            get_hub().switch()
+            self._hubs.get_hub().switch()
         finally:
             self._sleeper = None
             if self._timer is not None:
@@ -366,7 +446,7 @@ class GreenAlarm:
             return
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = get_hub().schedule_call_global(max(delay, 0.0), self._ring)
+        self._timer = self._hubs.get_hub().schedule_call_global(max(delay, 0.0), self._ring)
 
     def wake(self) -> None:
         """Make a sleeping :meth:`wait` return at the next hub turn."""
@@ -456,6 +536,56 @@ def has_ended(ref: weakref.ref[Any]) -> bool:
     """True when the greenlet behind ``ref`` (from :func:`watch_end`) finished."""
     glet = ref()
     return glet is None or bool(glet.dead)
+
+
+# ----------------------------------------------------------------------
+# gevent: the same queue and alarm on gevent's hub (its greenlets are
+# greenlets too: parking switches to the hub, a grant switches back).
+
+
+class GeventWaiterQueue(GreenWaiterQueue):
+    """:class:`GreenWaiterQueue` for gevent's greenlets."""
+
+    __slots__ = ()
+    _hubs = _GEVENT_HUBS
+
+
+class GeventAlarm(GreenAlarm):
+    """:class:`GreenAlarm` for a gevent greenlet."""
+
+    __slots__ = ()
+    _hubs = _GEVENT_HUBS
+
+
+def gevent_call_within(seconds: float, function: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+    """:func:`call_within` with a ``gevent.Timeout`` of its own."""
+    timeout_class = _gevent().Timeout
+    timer = timeout_class(max(seconds, 0.0))
+    timer.start()
+    try:
+        return True, function(*args)
+    except timeout_class as exc:
+        if exc is not timer:
+            raise
+        return False, None
+    finally:
+        timer.close()
+
+
+def gevent_spawn(function: Callable[..., None], *args: Any) -> Any:
+    """:func:`spawn_background` on gevent's hub: a raw greenlet, started at
+    the next loop turn."""
+    return _gevent().spawn_raw(function, *args)
+
+
+def gevent_watch_end(glet: Any, callback: Callable[..., None], *args: Any) -> weakref.ref[Any]:
+    """:func:`watch_end` for gevent: a ``gevent.Greenlet`` runs the callback
+    through its links as it finishes; any other greenlet through a weak
+    reference, soon after it is collected."""
+    if isinstance(glet, _gevent().Greenlet):
+        glet.rawlink(lambda _glet: callback(*args))
+        return weakref.ref(glet)
+    return weakref.ref(glet, lambda _ref: gevent_spawn(callback, *args))
 
 
 # ----------------------------------------------------------------------

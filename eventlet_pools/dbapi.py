@@ -357,6 +357,11 @@ class ConnectionPool:
         """True once :meth:`close` was called."""
         return self.pool.closed
 
+    @property
+    def backend(self) -> str:
+        """The runtime it runs on (its :attr:`pool`'s backend)."""
+        return self.pool.backend
+
     def resize(self, new_size: int) -> None:
         """Change ``max_size`` at run time (see :meth:`Pool.resize <eventlet_pools.Pool.resize>`)."""
         self.pool.resize(new_size)

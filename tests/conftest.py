@@ -1,10 +1,11 @@
 """Fixtures shared by the suite: pool flavours, a create/dispose tracker,
 the DESIGN.md invariants, and the ``runner`` that runs a test body on each
-backend (eventlet, threads, asyncio).
+backend (eventlet, gevent, threads, asyncio).
 
 With ``runner``, a test body is plain synchronous code: ``runner.run(body)``
-runs it where the backend waits (the main greenlet with eventlet's hub; the
-main thread; a bridge greenlet inside a running event loop, where
+runs it where the backend waits (the main greenlet with eventlet's or
+gevent's hub, both in this process, neither monkey-patching; the main
+thread; a bridge greenlet inside a running event loop, where
 ``pool.get()`` waits as ``await pool.aget()`` would). ``runner.spawn`` starts
 a greenthread, an OS thread or a task; ``runner.until`` lets the others run
 until a condition holds (a sequence point, not a timed sleep).
@@ -20,13 +21,14 @@ import warnings
 from collections.abc import Iterator
 from typing import Any, Callable, Optional
 
+import gevent
 import pytest
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import eventlet
     from eventlet.event import Event
-    from greenlet import GreenletExit
+    from greenlet import GreenletExit, getcurrent
 
 from eventlet_pools import Pool, Token, TokenPool
 from eventlet_pools._waiters import await_only, run_bridged
@@ -246,6 +248,7 @@ def _no_stray_greenthreads() -> Iterator[None]:
     yield
     for _ in range(3):
         eventlet.sleep(0)
+        gevent.sleep(0)
 
 
 class FakeClock:
@@ -302,6 +305,13 @@ class Handle:
         backend = self.runner.backend
         if backend == "eventlet":
             return self.native.wait()
+        if backend == "gevent":
+            # (gevent's get() returns the GreenletExit of a kill; eventlet's
+            # wait() raises it, and so does this)
+            result = self.native.get()
+            if isinstance(result, GreenletExit):
+                raise result
+            return result
         if backend == "asyncio":
             return await_only(self.native)
         self.native.join(60)
@@ -312,8 +322,19 @@ class Handle:
 
     def stop(self) -> None:
         """Kill the greenthread or cancel the task (threads cannot be stopped)."""
-        if self.runner.backend == "eventlet":
+        backend = self.runner.backend
+        if backend == "eventlet":
             self.native.kill()
+        elif backend == "gevent":
+            glet = self.native
+            if glet.dead or not glet:  # ended, or not started: gevent's own kill
+                glet.kill()
+                return
+            # At once, as eventlet's kill() (gevent's kill() waits for the
+            # loop, behind a wake-up already scheduled): switch in with
+            # GreenletExit, and come back here once it ends or waits.
+            gevent.get_hub().loop.run_callback(getcurrent().switch)
+            glet.throw(GreenletExit())
         else:
             self.native.cancel()
 
@@ -328,7 +349,7 @@ class Runner:
         #: Threads cannot be killed or cancelled.
         self.can_stop = backend != "threads"
         #: How many concurrent waiters a test may start.
-        self.crowd = {"eventlet": 1000, "threads": 64, "asyncio": 1000}[backend]
+        self.crowd = {"eventlet": 1000, "gevent": 1000, "threads": 64, "asyncio": 1000}[backend]
 
     def pool(self, tracker: Tracker, **kwargs: Any) -> Pool[Any]:
         return build_pool(self.flavour, tracker, backend=self.backend, **kwargs)
@@ -344,6 +365,8 @@ class Runner:
     def spawn(self, function: Callable[..., Any], *args: Any) -> Handle:
         if self.backend == "eventlet":
             return Handle(self, eventlet.spawn(function, *args))
+        if self.backend == "gevent":
+            return Handle(self, gevent.spawn(function, *args))
         if self.backend == "asyncio":
             return Handle(self, asyncio.get_running_loop().create_task(run_bridged(function, *args)))
         box: dict[str, Any] = {}
@@ -361,6 +384,8 @@ class Runner:
     def yield_(self) -> None:
         if self.backend == "eventlet":
             eventlet.sleep(0)
+        elif self.backend == "gevent":
+            gevent.sleep(0)
         elif self.backend == "asyncio":
             await_only(asyncio.sleep(0))
         else:
@@ -385,7 +410,7 @@ class Runner:
         check_pool(pool, tracker, settled)
 
 
-BACKENDS = ("eventlet", "threads", "asyncio")
+BACKENDS = ("eventlet", "gevent", "threads", "asyncio")
 
 
 @pytest.fixture(params=[(backend, flavour) for backend in BACKENDS for flavour in FLAVOURS], ids="-".join)

@@ -4,8 +4,9 @@ Run as ``python -m tests.redis_worker MODE POOL_PORT MONITOR_PORT [options]``.
 It is a separate process using a RedisTokenPool on the pool Redis, and
 records what it does in the monitor Redis (another server, which is never
 restarted), so the test can check from outside. It is monkey-patched by
-eventlet unless ``--runtime=threads`` or ``--runtime=asyncio`` (admission
-only) makes it use OS threads or asyncio tasks instead:
+eventlet unless ``--runtime=gevent``, ``--runtime=threads`` or
+``--runtime=asyncio`` (admission only) makes it use gevent's greenlets (and
+patching), OS threads or asyncio tasks instead:
 
 ``admission``  G greenthreads (threads, tasks) x N acquisitions, each
                holder counted in and out
@@ -22,7 +23,11 @@ from __future__ import annotations
 import sys
 import warnings
 
-if not {"--runtime=threads", "--runtime=asyncio"} & set(sys.argv):
+if "--runtime=gevent" in sys.argv:
+    from gevent import monkey
+
+    monkey.patch_all()
+elif not {"--runtime=threads", "--runtime=asyncio"} & set(sys.argv):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import eventlet
@@ -44,7 +49,7 @@ import redis.asyncio
 from eventlet_pools import BackendError, LeaseLost, PoolTimeout
 from eventlet_pools.redis import RedisTokenPool
 
-RUNTIMES = ("eventlet", "threads", "asyncio")
+RUNTIMES = ("eventlet", "gevent", "threads", "asyncio")
 
 # Count a holder in, and keep the highest count seen: atomically.
 ENTER = """
@@ -228,7 +233,7 @@ def main() -> int:
         no_retries(args.pool_port), args.key, args.max_size, lease=args.lease, backend=args.runtime
     )
     monitor = Monitor(args.monitor_port)
-    if args.runtime == "threads":
+    if args.runtime in ("threads", "gevent"):  # (gevent: patched threads are greenlets)
         admission_threads(pool, monitor, args.greenthreads, args.cycles, args.hold)
     elif args.mode == "admission":
         admission(pool, monitor, args.greenthreads, args.cycles, args.hold)

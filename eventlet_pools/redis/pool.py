@@ -150,6 +150,8 @@ class RedisTokenPool:
     - eventlet: a green ``redis.Redis`` (after ``eventlet.monkey_patch()``,
       or from ``eventlet.import_patched("redis")``); the service runs in a
       greenthread.
+    - gevent: a ``redis.Redis`` after ``gevent.monkey.patch_all()``; the
+      service runs in a greenlet.
     - threads: a plain ``redis.Redis``, used from any OS thread; the
       service runs in a daemon thread.
     - asyncio: a ``redis.asyncio.Redis``, used through the ``a``-methods
@@ -170,8 +172,9 @@ class RedisTokenPool:
       prefix: namespace of the Redis keys (``prefix:{key}:...``); no
         braces, no ``|``.
       backend: ``'auto'`` (asyncio for a ``redis.asyncio`` client; else
-        eventlet if the program imported it, else threads), or one of
-        ``'eventlet'``, ``'threads'``, ``'asyncio'``.
+        eventlet if the program imported it, else gevent if it did, else
+        threads), or one of ``'eventlet'``, ``'gevent'``, ``'threads'``,
+        ``'asyncio'``.
 
     Raises:
       TypeError, ValueError: a bad key, size, lease, timeout, prefix or
@@ -809,7 +812,15 @@ def _backend_for_client(name: object, client: Any) -> Backend:
         raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
     is_async = _is_async_client(client)
     if name == "auto":
-        name = "asyncio" if is_async else "eventlet" if "eventlet" in sys.modules else "threads"
+        name = (
+            "asyncio"
+            if is_async
+            else "eventlet"
+            if "eventlet" in sys.modules
+            else "gevent"
+            if "gevent" in sys.modules
+            else "threads"
+        )
     if is_async and name != "asyncio":
         raise TypeError(f"a redis.asyncio client runs on backend='asyncio', not {name!r}")
     if not is_async and name == "asyncio":

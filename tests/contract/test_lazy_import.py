@@ -1,6 +1,7 @@
-"""Importing eventlet_pools does not import eventlet. A program that never
-imports eventlet gets the threads backend and never loads it; a green pool's
-first wait loads it, without eventlet's deprecation warning."""
+"""Importing eventlet_pools does not import eventlet (nor gevent). A program
+that never imports eventlet gets the threads backend and never loads it; a
+green pool's first wait loads it, without eventlet's deprecation warning. A
+gevent program gets the gevent backend and never loads eventlet."""
 
 from __future__ import annotations
 
@@ -19,13 +20,13 @@ def run_clean(source: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_importing_the_library_does_not_import_eventlet() -> None:
+def test_importing_the_library_does_not_import_eventlet_or_gevent() -> None:
     ran = run_clean(
         """
         import sys
         import eventlet_pools, eventlet_pools.dbapi, eventlet_pools.variants, eventlet_pools.proxy
         import eventlet_pools.redis
-        loaded = sorted(m for m in sys.modules if m.split(".")[0] == "eventlet")
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("eventlet", "gevent"))
         print("loaded:", loaded)
         """
     )
@@ -72,3 +73,25 @@ def test_the_first_green_wait_imports_eventlet_quietly() -> None:
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "ok"
     assert "deprecated" not in ran.stderr
+
+
+def test_a_gevent_program_gets_the_gevent_backend_and_never_loads_eventlet() -> None:
+    ran = run_clean(
+        """
+        import sys
+        from gevent import monkey
+        monkey.patch_all()
+        import gevent
+        import eventlet_pools
+        pool = eventlet_pools.Pool(max_size=1, create=object)  # backend='auto'
+        held = pool.get()
+        waiter = gevent.spawn(pool.get, True, 5)
+        gevent.sleep(0)
+        assert pool.waiting() == 1
+        pool.put(held)
+        assert waiter.get() is held
+        print(pool.backend, "eventlet" in sys.modules)
+        """
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "gevent False"

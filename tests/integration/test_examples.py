@@ -51,6 +51,15 @@ def test_core_benchmark_smoke_run_reports_strict_fifo() -> None:
     assert "ours/eventlet" in printed
 
 
+def test_gevent_benchmark_smoke_run_reports_strict_fifo() -> None:
+    printed = run_script("benchmarks/bench_gevent.py", "--quick")
+    # The row's columns: Queue, BoundedSemaphore, ours.
+    found = re.search(r"FIFO descents, 200 queued\s+(\d+)\s+(\d+)\s+(\d+)", printed)
+    assert found is not None, printed
+    assert int(found.group(3)) == 0
+    assert "ours/Queue" in printed
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"```sh\n(.+?)\n```", readme)

@@ -76,10 +76,10 @@ def finish(processes: list[Any], seconds: float = 60) -> None:
         assert process.wait(seconds) == 0, f"worker exited with {process.returncode}"
 
 
-@pytest.mark.parametrize("mixed", [False, True], ids=["eventlet", "eventlet+threads+asyncio"])
+@pytest.mark.parametrize("mixed", [False, True], ids=["eventlet", "eventlet+gevent+threads+asyncio"])
 def test_eight_processes_never_over_admit(servers: tuple[RedisServer, RedisServer], mixed: bool) -> None:
-    # Mixed: one pool key shared by processes on three runtimes.
-    runtimes = ["eventlet", "threads", "asyncio"] * 3 if mixed else ["eventlet"] * 8
+    # Mixed: one pool key shared by processes on all four runtimes.
+    runtimes = ["eventlet", "gevent", "threads", "asyncio"] * 2 if mixed else ["eventlet"] * 8
     monitor = client_of(servers[1])
     processes = [
         worker(
@@ -93,7 +93,7 @@ def test_eight_processes_never_over_admit(servers: tuple[RedisServer, RedisServe
             "50",
             f"--runtime={runtime}",
         )
-        for runtime in runtimes[:8]
+        for runtime in runtimes
     ]
     finish(processes, 120)
     assert int(monitor.get("done")) == 8 * 200  # every acquisition completed
