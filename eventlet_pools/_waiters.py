@@ -104,19 +104,28 @@ class _Cancel:
         self.cancel = cancel
 
 
-# Thread id -> the _GeventHub of its hub (a new thread that got the id of
-# an ended one, or a hub destroyed and made anew, gets a new one).
+# id() of a gevent hub -> its _GeventHub (a hub made anew where an ended
+# one was gets a new one: the identity is checked).
 _gevent_hubs: dict[int, _GeventHub] = {}
 
 
 def get_gevent_hub() -> _GeventHub:
     """gevent's hub of this thread, as :class:`_GeventHub`."""
-    hub = _gevent().get_hub()
-    ident = threading.get_ident()
-    adapter = _gevent_hubs.get(ident)
+    hub = _gevent_get_hub()
+    adapter = _gevent_hubs.get(id(hub))
     if adapter is None or adapter.greenlet is not hub:
-        adapter = _gevent_hubs[ident] = _GeventHub(hub)
+        adapter = _gevent_hubs[id(hub)] = _GeventHub(hub)
     return adapter
+
+
+def _first_gevent_get_hub() -> Any:
+    # gevent.get_hub, looked up on the first call (the program imports gevent).
+    global _gevent_get_hub
+    _gevent_get_hub = _gevent().get_hub
+    return _gevent_get_hub()
+
+
+_gevent_get_hub: Callable[[], Any] = _first_gevent_get_hub
 
 
 def _gevent() -> Any:
