@@ -227,7 +227,8 @@ _PRELUDE = _HEAD + _HELPERS
 #: ARGV[4] token, ARGV[5] '1' to wait in line ('' = do not wait).
 #: Returns {1 granted | 0 queued | -1 full, fence (0 if not granted),
 #: the server's clock (ms), the newest grant's id (after which to read
-#: grants), epoch}. A waiter's grant comes later on the grants stream.
+#: grants), epoch}, or on the fast path {1, fence, epoch}. A waiter's
+#: grant comes later on the grants stream.
 ACQUIRE = (
     _HEAD
     + """
@@ -244,7 +245,7 @@ if st[2] and st[6] and st[7] and now >= tonumber(st[3]) and now < tonumber(st[7]
     redis.call('ZADD', H, expires, tok)
     redis.call('HSET', S, 'fence', num(fence), 'last', num(now), 'load', num(load + 1),
       'next', num(math.min(tonumber(st[7]), expires)))
-    return {1, fence, now, '', st[2]}
+    return {1, fence, st[2]}
   end
 end
 """

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import itertools
 import logging
+import os
 import sys
 import time
-import uuid
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -255,6 +256,10 @@ class RedisTokenPool:
         self._keys_sent = [k.encode() for k in self._keys]
         self._lease_sent = str(self._lease_ms).encode()
         self._ready = False  # scripts loaded and size set (_set_up)
+        # Token ids: 128 random bits per pool object, then a count (unique
+        # everywhere without a random read per get()).
+        self._id_prefix = os.urandom(16).hex() + "-"
+        self._id_counter = itertools.count()
         if not self._async:
             self._set_up()
 
@@ -277,12 +282,11 @@ class RedisTokenPool:
             raise PoolClosed(f"get() from {self!r}")
         wait = self._timeout if timeout is None else check_seconds("timeout", timeout)
         queue_up = block and wait != 0
-        token_id = uuid.uuid4().hex
+        token_id = f"{self._id_prefix}{next(self._id_counter)}"
         entry = f"{token_id}|{self._lease_ms}"
         sent = time.monotonic()  # before the server's clock read: a lower bound
         try:
-            status, fence, server_ms, since, _epoch = self._call("ACQUIRE", token_id, "1" if queue_up else "")
-            status = int(status)
+            reply = self._call("ACQUIRE", token_id, "1" if queue_up else "")
         except BackendError:
             raise
         except BaseException:
@@ -294,8 +298,10 @@ class RedisTokenPool:
             else:
                 self._undo(self._release_quietly, token_id)
             raise
+        status = int(reply[0])
         if status == 1:
-            return self._hold(token_id, int(fence), sent + self._lease)
+            return self._hold(token_id, int(reply[1]), sent + self._lease)
+        _status, _fence, server_ms, since, _epoch = reply
         if status == -1:
             raise PoolTimeout(f"pool {self.key!r} is full (max_size {self._max_size})")
         # Our grant comes after ``since`` on the stream: read from there on
