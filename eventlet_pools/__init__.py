@@ -7,8 +7,9 @@ failed creates, timeouts or kills; and the lifecycle of a connection pool
 (recycling by age, idleness and use count, health checks, leak detection,
 events and statistics); DB-API connection pooling (:mod:`eventlet_pools.dbapi`),
 pool variants (:mod:`eventlet_pools.variants`), a per-greenthread
-:class:`Proxy`, and eventlet.db_pool's API on these pools
-(:mod:`eventlet_pools.db_pool`).
+:class:`Proxy`, eventlet.db_pool's API on these pools
+(:mod:`eventlet_pools.db_pool`), and a pool of workers running functions
+(:class:`WorkerPool`, a superset of ``eventlet.GreenPool``).
 """
 
 from eventlet_pools.dbapi import ConnectionPool, PooledConnection, manage
@@ -19,6 +20,7 @@ from eventlet_pools.errors import (
     LeaseLost,
     PoolClosed,
     PoolError,
+    PoolFull,
     PoolTimeout,
 )
 from eventlet_pools.events import DISPOSE_REASONS, EVENT_NAMES, PoolEvent
@@ -28,6 +30,7 @@ from eventlet_pools.proxy import Proxy
 from eventlet_pools.stats import PoolConfig, PoolStats
 from eventlet_pools.token import Token, TokenPool
 from eventlet_pools.variants import AssertionPool, GreenthreadLocalPool, NullPool, StaticPool
+from eventlet_pools.workers import WorkerPool, WorkerStats, WorkFuture
 
 __version__ = "0.1.0"
 
@@ -49,6 +52,7 @@ __all__ = [
     "PoolConfig",
     "PoolError",
     "PoolEvent",
+    "PoolFull",
     "PoolStats",
     "PoolTimeout",
     "PooledConnection",
@@ -56,6 +60,9 @@ __all__ = [
     "StaticPool",
     "Token",
     "TokenPool",
+    "WorkFuture",
+    "WorkerPool",
+    "WorkerStats",
     "__version__",
     "manage",
 ]

@@ -14,6 +14,7 @@ __all__ = [
     "LeaseLost",
     "PoolClosed",
     "PoolError",
+    "PoolFull",
     "PoolTimeout",
 ]
 
@@ -38,6 +39,15 @@ class PoolTimeout(PoolError, TimeoutError):
 
 class PoolClosed(PoolError):
     """The pool was closed: it hands out nothing more."""
+
+
+class PoolFull(PoolError):
+    """A :class:`~eventlet_pools.WorkerPool`'s queue is full.
+
+    Raised by ``submit_nowait()`` when ``qsize`` tasks are queued (or
+    producers are already waiting for room: nobody jumps the line);
+    ``submit()`` waits for room instead.
+    """
 
 
 class ConnectionClosed(PoolError):

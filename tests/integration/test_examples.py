@@ -60,6 +60,12 @@ def test_gevent_benchmark_smoke_run_reports_strict_fifo() -> None:
     assert "ours/Queue" in printed
 
 
+def test_workers_benchmark_smoke_run_prints_every_row() -> None:
+    printed = run_script("benchmarks/bench_workers.py", "--quick")
+    assert printed.count("x GreenPool(100)") == 4
+    assert printed.count("x ThreadPoolExecutor(16)") == 2
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"```sh\n(.+?)\n```", readme)

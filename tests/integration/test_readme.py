@@ -26,6 +26,7 @@ EXAMPLES = [
         "DB-API connections",
         "Pool variants",
         "Proxy",
+        "Worker pools",
         "Beyond one process: Redis",
     )
     for example in re.findall(r"```python\n(.+?)```", section(title), flags=re.DOTALL)
