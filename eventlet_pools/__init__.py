@@ -30,7 +30,7 @@ from eventlet_pools.proxy import Proxy
 from eventlet_pools.stats import PoolConfig, PoolStats
 from eventlet_pools.token import Token, TokenPool
 from eventlet_pools.variants import AssertionPool, GreenthreadLocalPool, NullPool, StaticPool
-from eventlet_pools.workers import WorkerPool, WorkerStats, WorkFuture
+from eventlet_pools.workers import AsyncWorkerPool, WorkerPool, WorkerStats, WorkFuture
 
 __version__ = "0.1.0"
 
@@ -38,6 +38,7 @@ __all__ = [
     "DISPOSE_REASONS",
     "EVENT_NAMES",
     "AssertionPool",
+    "AsyncWorkerPool",
     "BackendError",
     "Backoff",
     "Channel",

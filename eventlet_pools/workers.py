@@ -40,7 +40,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -52,7 +52,7 @@ from eventlet_pools._waiters import EXPIRED
 from eventlet_pools.errors import PoolClosed, PoolError, PoolFull, PoolTimeout
 from eventlet_pools.stats import WAIT_WINDOW, percentile
 
-__all__ = ["Results", "WorkFuture", "WorkerPool", "WorkerStats"]
+__all__ = ["AsyncWorkerPool", "Results", "WorkFuture", "WorkerPool", "WorkerStats"]
 
 logger = logging.getLogger("eventlet_pools")
 
@@ -161,6 +161,28 @@ _PENDING = concurrent.futures._base.PENDING
 _GREEN_CONDITION = threading.Condition()
 
 
+class _Tally:
+    """What one worker thread counts without the lock: the tasks it took
+    straight from the inbox, and how they ended. Only its own thread
+    writes it; the pool sums every tally (see WorkerPool._free_counts)."""
+
+    __slots__ = ("cancelled", "completed", "failed", "taken")
+
+    def __init__(self) -> None:
+        self.taken = 0
+        self.completed = 0
+        self.failed = 0
+        self.cancelled = 0
+
+    def ended(self, outcome: int) -> None:
+        if outcome == _COMPLETED:
+            self.completed += 1
+        elif outcome == _FAILED:
+            self.failed += 1
+        else:
+            self.cancelled += 1
+
+
 class _Task:
     """One call waiting for a worker, and its place in the queue."""
 
@@ -213,10 +235,19 @@ class WorkerPool:
       backend: ``'auto'``, ``'eventlet'``, ``'gevent'`` or ``'threads'``
         (see :class:`~eventlet_pools.Pool`).
 
+    With ``backend="asyncio"`` (or ``"auto"`` inside a running event loop)
+    the pool made is an :class:`AsyncWorkerPool`: OS threads run the
+    functions, and the interface is async.
+
     Raises:
       TypeError, ValueError: a bad size, ``qsize``, ``idle_timeout`` or
-        backend (``'asyncio'`` is not one yet).
+        backend.
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is WorkerPool and backend_for(kwargs.get("backend", "auto")).is_async:
+            return AsyncWorkerPool(*args, **kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -229,10 +260,8 @@ class WorkerPool:
         backend: str = "auto",
     ) -> None:
         self._backend = backend_for(backend)
-        if self._backend.is_async:
-            raise ValueError(
-                "WorkerPool runs on eventlet, gevent or threads; backend='asyncio' is not one yet"
-            )
+        if self._backend.is_async:  # (AsyncWorkerPool's core runs on threads)
+            raise ValueError("a WorkerPool's workers are greenthreads or threads: see AsyncWorkerPool")
         if max_workers is None:
             max_workers = min(32, (os.cpu_count() or 1) + 4) if self._backend.name == "threads" else 1000
         self._min, self._max = _check_sizes(min_workers, max_workers)
@@ -263,11 +292,14 @@ class WorkerPool:
         # Threads with an unbounded queue: tasks submitted without the lock
         # (see _submit); the others place every task under the lock.
         self._inbox: Optional[deque[_Task]] = deque() if self._green is None and qsize is None else None
+        self._tallies: list[_Tally] = []  # the worker threads' (inbox mode)
         self._closed = False
         self._completed = 0
         self._failed = 0
         self._cancelled = 0
         self._waits: deque[float] = deque(maxlen=WAIT_WINDOW)
+        # Called (guard held) when room frees up: AsyncWorkerPool's producers.
+        self._room_hook: Optional[Callable[[], None]] = None
         with self._guard:
             self._staff()
 
@@ -356,7 +388,14 @@ class WorkerPool:
           PoolError: called from a task of this pool (it would wait for itself).
         """
         self._wait_until(
-            lambda: self._outstanding == 0 and self._reserved == 0 and not self._inbox, timeout, "drain"
+            lambda: (
+                self._outstanding == 0
+                and self._reserved == 0
+                and not self._inbox
+                and self._free_counts()[0] == 0
+            ),
+            timeout,
+            "drain",
         )
 
     def waitall(self) -> None:
@@ -417,7 +456,7 @@ class WorkerPool:
 
     def running(self) -> int:
         """Tasks running on a worker (or handed to one)."""
-        return self._outstanding - self._pending
+        return self._outstanding - self._pending + self._free_counts()[0]
 
     def waiting(self) -> int:
         """Tasks queued, plus producers waiting for room."""
@@ -448,12 +487,13 @@ class WorkerPool:
         with self._guard:
             self._absorb()
             waits = sorted(self._waits)
+            free_running, free_completed, free_failed, free_cancelled = self._free_counts()
             return WorkerStats(
-                completed=self._completed,
-                failed=self._failed,
-                cancelled=self._cancelled,
+                completed=self._completed + free_completed,
+                failed=self._failed + free_failed,
+                cancelled=self._cancelled + free_cancelled,
                 pending=self._pending,
-                running=self._outstanding - self._pending,
+                running=self._outstanding - self._pending + free_running,
                 idle=len(self._idle),
                 workers=self._workers,
                 min_workers=self._min,
@@ -500,8 +540,8 @@ class WorkerPool:
             (priority, next(self._arrivals)),
             self._clock(),
         )
-        if self._inbox is not None:
-            # Threads, no bound on the queue: the task goes in the inbox
+        if self._inbox is not None and priority == 0:
+            # Threads, no bound on the queue, the default priority: the task goes in the inbox
             # with no lock (a deque's append is atomic), and workers take
             # it from there; the lock only when a worker must be woken or
             # started (an idle worker re-checks the inbox before it parks).
@@ -543,7 +583,12 @@ class WorkerPool:
                 self._place(task)
                 return task.future
             self._outstanding += 1
-        outcome = self._run(task)
+        try:
+            outcome = self._run(task)
+        except BaseException:
+            with self._guard:
+                self._account(_FAILED)
+            raise
         with self._guard:
             self._account(outcome)
         return task.future
@@ -577,6 +622,8 @@ class WorkerPool:
         while self._room and self._room_left() > 0:
             self._reserved += 1
             self._room.grant(_ROOM)
+        if self._room_hook is not None and self._room_left() > 0:
+            self._room_hook()
 
     def _place(self, task: _Task) -> None:
         self._outstanding += 1
@@ -697,14 +744,47 @@ class WorkerPool:
         line = self._backend.waiter_queue()
         me = self._backend.current()
         self._members.add(me)
+        inbox = self._inbox
+        tally: Optional[_Tally] = None
+        if inbox is not None:
+            tally = _Tally()
+            with self._guard:
+                self._tallies.append(tally)
+        free = False  # the task came from the inbox: counted in the tally
         try:
             if task is None:
-                task = self._next_locked(line, None)
+                task, free = self._next_locked(line, None, tally)
             while task is not None:
-                current, task = task, None
-                task = self._next_locked(line, self._run(current))
+                try:
+                    outcome = self._run(task)
+                except BaseException:  # (the worker ends: KeyboardInterrupt...)
+                    if tally is not None and free:
+                        tally.ended(_FAILED)
+                    else:
+                        with self._guard:
+                            self._account(_FAILED)
+                    raise
+                if tally is None or not free:
+                    task, free = self._next_locked(line, outcome, tally)
+                    continue
+                tally.ended(outcome)
+                if self._watchers:  # (drain() registers, then looks again)
+                    with self._guard:
+                        self._notify()
+                task = _take_free(inbox, tally) if self._inbox_first() else None
+                if task is None:
+                    task, free = self._next_locked(line, None, tally)
+                elif inbox and self._idle:  # more waiting, workers idle: one more up
+                    with self._guard:
+                        if inbox and self._idle:
+                            self._take_idle(-1).grant(_LOOK)
         finally:
             with self._guard:
+                if tally is not None:
+                    self._tallies.remove(tally)
+                    self._completed += tally.completed
+                    self._failed += tally.failed
+                    self._cancelled += tally.cancelled
                 self._members.discard(me)
                 self._workers -= 1
                 index = self._idle_index(line)
@@ -714,27 +794,33 @@ class WorkerPool:
                 self._grant_room()
                 self._notify()
 
-    def _next_locked(self, line: Any, outcome: Optional[int]) -> Optional[_Task]:
+    def _next_locked(
+        self, line: Any, outcome: Optional[int], tally: Optional[_Tally]
+    ) -> tuple[Optional[_Task], bool]:
         # Account for the task just run, and take the next one: one round
         # of the lock per task. A thread handed a task while parked comes
         # back without taking the lock again (the granter did the books).
+        # Returns the task, and whether it came from the inbox.
         guard = self._guard
         guard.__enter__()
         held = True
         try:
             if outcome is not None:
                 self._account(outcome)
-            task, held = self._next_task(line)
-            return task
+            task, held, free = self._next_task(line, tally)
+            return task, free
         finally:
             if held:
                 guard.__exit__(None, None, None)
 
-    def _next_task(self, line: Any) -> tuple[Optional[_Task], bool]:
-        # The next task, and whether the guard is still held.
+    def _next_task(self, line: Any, tally: Optional[_Tally]) -> tuple[Optional[_Task], bool, bool]:
+        # The next task, whether the guard is still held, and whether the
+        # task came straight from the inbox (counted in ``tally``).
         while True:
-            if self._inbox:
-                self._absorb()
+            if self._inbox and tally is not None and self._inbox_first():
+                task = _take_free(self._inbox, tally)
+                if task is not None:
+                    return task, True, True
             while self._heap:
                 task = heapq.heappop(self._heap)
                 if task.queued:
@@ -743,9 +829,9 @@ class WorkerPool:
                     self._grant_room()
                     if self._heap and self._idle:  # more to do: one more worker up
                         self._take_idle(-1).grant(_LOOK)
-                    return task, True
+                    return task, True, False
             if self._closed or self._workers > self._max:
-                return None, True
+                return None, True, False
             self._idle.append((line, self._clock()))
             if self._inbox:  # (appended since: it was not seen idle)
                 self._idle.pop()
@@ -755,15 +841,25 @@ class WorkerPool:
             if self._green is None:
                 got, held = line.park_handoff(None, self._requeue, False, _is_task)
                 if not held:
-                    return got, False
+                    return got, False, False
             else:
                 got = line.park(None, self._requeue)
             if got is _STOP:
                 self._stopping -= 1
-                return None, True
+                return None, True, False
             if got is _LOOK:
                 continue
-            return got, True
+            return got, True, False
+
+    def _inbox_first(self) -> bool:
+        # Whether the inbox's tasks (priority 0, in arrival order) go before
+        # the queue's: when it holds only less urgent ones (or nothing).
+        # Read without the lock: a worker's guess, as good as the order of
+        # tasks arriving at once.
+        try:
+            return bool(self._heap[0].key[0] > 0)
+        except IndexError:
+            return True
 
     def _start_reaper(self) -> None:
         # Idle workers above min_workers retire after idle_timeout: one
@@ -805,9 +901,7 @@ class WorkerPool:
             else:
                 logger.error("%r, run by %r, raised", task.fn, self, exc_info=exc)
             if isinstance(exc, _ENDS_WORKER):
-                with self._guard:
-                    self._account(_FAILED)
-                raise  # the worker itself was killed or interrupted: it ends
+                raise  # the worker itself was killed or interrupted: it ends (counted by it)
             return _FAILED
         if future is not None:
             future.set_result(result)
@@ -837,6 +931,10 @@ class WorkerPool:
             entry = (predicate, line)
             self._watchers.append(entry)
             try:
+                # Registered, then looked at again: a worker that ended a
+                # task without the lock sees the watcher, or this sees it.
+                if predicate():
+                    return
                 done = line.park(wait, _ignore)
             finally:
                 if entry in self._watchers:
@@ -844,12 +942,306 @@ class WorkerPool:
             if done is EXPIRED and not predicate():
                 raise PoolTimeout(f"{what}() waited {wait} s: {self!r}")
 
+    def _free_counts(self) -> tuple[int, int, int, int]:
+        # The worker threads' lock-free counts: running, completed, failed,
+        # cancelled (each tally written by its thread only; read as is).
+        running = completed = failed = cancelled = 0
+        for tally in list(self._tallies):
+            completed += tally.completed
+            failed += tally.failed
+            cancelled += tally.cancelled
+            running += tally.taken - tally.completed - tally.failed - tally.cancelled
+        return running, completed, failed, cancelled
+
     def _notify(self) -> None:
         for entry in list(self._watchers):
             predicate, line = entry
             if predicate():
                 self._watchers.remove(entry)
                 line.grant(True)
+
+
+class AsyncWorkerPool:
+    """A :class:`WorkerPool` for asyncio: OS threads run plain (blocking)
+    functions, and tasks of one event loop submit them and await their
+    results without blocking the loop (asyncutils' AdvancedPool).
+
+    ``await pool.complete(fn, *args, priority=0, **kwargs)`` runs a call
+    and returns its result; ``await pool.submit(...)`` waits for room in
+    the queue and returns an asyncio future; ``submit_nowait`` raises
+    :class:`PoolFull` instead of waiting; ``map``, ``starmap``,
+    ``doublestarmap`` and ``starmap_with_kwds`` gather results in input
+    order. ``async with AsyncWorkerPool(...)`` shuts it down on exit.
+    Priorities, the bounded queue, scaling, ``resize`` and ``stats`` are
+    :class:`WorkerPool`'s. A task cancelled while it waits for room leaves
+    the line; cancelling an awaited result cancels the call if it has not
+    started (a running function cannot be interrupted: it finishes).
+
+    Args:
+      As :class:`WorkerPool`; ``max_workers`` defaults to ``min(32, cpu
+      count + 4)`` threads.
+    """
+
+    def __init__(
+        self,
+        max_workers: Optional[int] = None,
+        *,
+        min_workers: int = 0,
+        qsize: Optional[int] = None,
+        scaling: bool = True,
+        idle_timeout: float = 30.0,
+        backend: str = "asyncio",
+    ) -> None:
+        if backend not in ("asyncio", "auto"):
+            raise ValueError(f"AsyncWorkerPool runs on asyncio, not backend={backend!r}")
+        self._core = WorkerPool(
+            max_workers,
+            min_workers=min_workers,
+            qsize=qsize,
+            scaling=scaling,
+            idle_timeout=idle_timeout,
+            backend="threads",
+        )
+        # Producers waiting for room: their futures, in arrival order (loop thread only).
+        self._line: deque[Any] = deque()
+        import asyncio
+
+        self._wrap = asyncio.wrap_future
+        self._loop: Any = None
+        self._core._room_hook = self._room_freed
+
+    @property
+    def backend(self) -> str:
+        """``'asyncio'``."""
+        return "asyncio"
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`shutdown` was called."""
+        return self._core.closed
+
+    @property
+    def max_workers(self) -> int:
+        """Most worker threads at once."""
+        return self._core.max_workers
+
+    @property
+    def min_workers(self) -> int:
+        """Worker threads kept when idle."""
+        return self._core.min_workers
+
+    def submit_nowait(self, fn: Callable[..., Any], /, *args: Any, priority: int = 0, **kwargs: Any) -> Any:
+        """Run ``fn(*args, **kwargs)`` on a worker thread; an asyncio future
+        of its result. Never waits.
+
+        Raises:
+          PoolFull: ``qsize`` calls are queued, or tasks wait for room.
+          PoolClosed: the pool was shut down.
+          TypeError: ``fn`` is not callable, or ``priority`` not an int.
+        """
+        import asyncio
+
+        if self._line:
+            raise PoolFull(f"{self!r}: tasks are waiting for room")
+        return asyncio.wrap_future(self._core.submit_nowait(fn, *args, priority=priority, **kwargs))
+
+    async def submit(self, fn: Callable[..., Any], /, *args: Any, priority: int = 0, **kwargs: Any) -> Any:
+        """:meth:`submit_nowait`, waiting for room when the queue is full
+        (in line with the other tasks waiting: first come, first served)."""
+        import asyncio
+
+        front = False
+        while True:
+            await self._room(None, front)
+            try:
+                future = self._core.submit_nowait(fn, *args, priority=priority, **kwargs)
+            except PoolFull:  # (taken first by a call submitted from a thread)
+                front = True
+                continue
+            self._wake_first()  # room for more: the next in line may go
+            return asyncio.wrap_future(future)
+
+    def complete(
+        self, fn: Callable[..., Any], /, *args: Any, priority: int = 0, **kwargs: Any
+    ) -> Awaitable[Any]:
+        """``await pool.complete(fn, *args, **kwargs)``: run the call on a
+        worker thread and return its result (or raise what it raised).
+
+        With room in the queue and nobody waiting for it, the call is
+        submitted at once and its future returned (no task to wrap a
+        coroutine: ``asyncio.gather`` of many stays cheap); otherwise a
+        coroutine that waits for room first.
+        """
+        if not self._line:
+            try:
+                future = self._core.submit_nowait(fn, *args, priority=priority, **kwargs)
+            except PoolFull:
+                pass
+            else:
+                return self._wrap(future)
+        return self._complete_later(fn, args, priority, kwargs)
+
+    async def _complete_later(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], priority: int, kwargs: dict[str, Any]
+    ) -> Any:
+        return await (await self.submit(fn, *args, priority=priority, **kwargs))
+
+    async def wait_for_slot(self, timeout: Optional[float] = None) -> float:
+        """Wait until a submit would not wait; the seconds it took.
+
+        Raises:
+          PoolTimeout: no room within ``timeout`` seconds.
+        """
+        started = time.monotonic()
+        await self._room(check_seconds("timeout", timeout), False)
+        self._wake_first()  # (it takes no room: the next in line may go)
+        return time.monotonic() - started
+
+    async def map(
+        self, fn: Callable[..., Any], /, *iterables: Iterable[Any], priority: int = 0, strict: bool = False
+    ) -> list[Any]:
+        """``[fn(*args) for args in zip(*iterables)]`` on the workers, in input order.
+
+        Raises:
+          ValueError: with ``strict``, iterables of different lengths.
+          The first exception a call raised, in input order (the calls not
+          started are cancelled).
+        """
+        return await self._gather(fn, ((args, {}) for args in _zip(iterables, strict)), priority)
+
+    async def starmap(
+        self, fn: Callable[..., Any], iterable: Iterable[Iterable[Any]], /, priority: int = 0
+    ) -> list[Any]:
+        """``[fn(*args) for args in iterable]`` on the workers."""
+        return await self._gather(fn, ((tuple(args), {}) for args in iterable), priority)
+
+    async def doublestarmap(
+        self, fn: Callable[..., Any], iterable: Iterable[Any], /, priority: int = 0
+    ) -> list[Any]:
+        """``[fn(**kwargs) for kwargs in iterable]`` on the workers."""
+        return await self._gather(fn, (((), dict(kwargs)) for kwargs in iterable), priority)
+
+    async def starmap_with_kwds(
+        self, fn: Callable[..., Any], iterable: Iterable[Any], /, priority: int = 0
+    ) -> list[Any]:
+        """``[fn(*args, **kwargs) for args, kwargs in iterable]`` on the workers."""
+        return await self._gather(fn, ((tuple(args), dict(kwargs)) for args, kwargs in iterable), priority)
+
+    async def drain(self, timeout: Optional[float] = None) -> None:
+        """Wait until nothing is queued or running.
+
+        Raises:
+          PoolTimeout: tasks still queued or running after ``timeout``.
+        """
+        import asyncio
+
+        await asyncio.to_thread(self._core.drain, timeout)
+
+    async def shutdown(self, cancel_pending: bool = False, timeout: Optional[float] = None) -> None:
+        """Stop (see :meth:`WorkerPool.shutdown`): tasks waiting for room get
+        PoolClosed; then wait for every worker thread to end."""
+        import asyncio
+
+        line, self._line = self._line, deque()
+        for future in line:
+            if not future.done():
+                future.set_exception(PoolClosed(f"{self!r} was shut down while waiting for room"))
+        await asyncio.to_thread(self._core.shutdown, cancel_pending, timeout)
+
+    def resize(
+        self, *sizes: int, min_workers: Optional[int] = None, max_workers: Optional[int] = None
+    ) -> None:
+        """As :meth:`WorkerPool.resize`."""
+        self._core.resize(*sizes, min_workers=min_workers, max_workers=max_workers)
+
+    def stats(self) -> WorkerStats:
+        """As :meth:`WorkerPool.stats`."""
+        return self._core.stats()
+
+    def running(self) -> int:
+        """Calls running on a worker thread (or handed to one)."""
+        return self._core.running()
+
+    def waiting(self) -> int:
+        """Calls queued, plus tasks waiting for room."""
+        return self._core.waiting() + len(self._line)
+
+    def free(self) -> int:
+        """Worker threads that could start a call now."""
+        return self._core.free()
+
+    async def __aenter__(self) -> AsyncWorkerPool:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.shutdown()
+
+    def __repr__(self) -> str:
+        return "<Async" + repr(self._core)[1:]
+
+    # ------------------------------------------------------------------
+    async def _room(self, timeout: Optional[float], front: bool) -> None:
+        # Wait in line until the core has room for one more call.
+        import asyncio
+
+        if self._core.closed:
+            raise PoolClosed(f"submit to {self!r}")
+        if not self._line and self._core._room_left() > 0:
+            return
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        future = loop.create_future()
+        if front:
+            self._line.appendleft(future)
+        else:
+            self._line.append(future)
+        self._wake_first()  # (room may have freed before it lined up)
+        served = False
+        try:
+            if timeout is None:
+                await future
+            else:
+                await asyncio.wait_for(asyncio.shield(future), timeout)
+            served = True
+        except asyncio.TimeoutError:
+            raise PoolTimeout(f"waited {timeout} s for room in {self!r}") from None
+        finally:
+            if future in self._line:
+                self._line.remove(future)
+            turn = future.done() and not future.cancelled() and future.exception() is None
+            if not future.done():
+                future.cancel()
+            if turn and not served:
+                self._wake_first()  # its turn came as it gave up: the next one's now
+
+    def _room_freed(self) -> None:
+        # From the core (a worker thread, guard held) or the loop: wake the
+        # first producer in line at the loop's next turn.
+        loop = self._loop
+        if self._line and loop is not None:
+            loop.call_soon_threadsafe(self._wake_first)
+
+    def _wake_first(self) -> None:
+        # In the loop: the first producer whose turn it is may submit now.
+        if self._line and (self._core._room_left() > 0 or self._core.closed):
+            future = self._line[0]
+            if not future.done():
+                future.set_result(None)
+
+    async def _gather(
+        self, fn: Callable[..., Any], calls: Iterator[tuple[tuple[Any, ...], dict[str, Any]]], priority: int
+    ) -> list[Any]:
+        import asyncio
+
+        futures = []
+        try:
+            for args, kwargs in calls:
+                futures.append(await self.submit(fn, *args, priority=priority, **kwargs))
+            return list(await asyncio.gather(*futures))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 class Results:
@@ -903,6 +1295,18 @@ class Results:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _take_free(inbox: Any, tally: _Tally) -> Optional[_Task]:
+    # A task from the inbox without the lock (counted as taken first, so
+    # that drain() never finds it nowhere), or None if it is empty.
+    tally.taken += 1
+    try:
+        task: _Task = inbox.popleft()
+    except IndexError:
+        tally.taken -= 1
+        return None
+    return task
 
 
 def _is_task(value: Any) -> bool:

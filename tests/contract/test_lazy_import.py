@@ -95,3 +95,20 @@ def test_a_gevent_program_gets_the_gevent_backend_and_never_loads_eventlet() -> 
     )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "gevent False"
+
+
+def test_a_worker_pool_made_in_a_running_loop_is_an_async_one() -> None:
+    ran = run_clean(
+        """
+        import asyncio, sys
+        import eventlet_pools
+
+        async def main():
+            async with eventlet_pools.WorkerPool(2) as pool:  # backend='auto'
+                print(type(pool).__name__, await pool.complete(pow, 2, 3), "eventlet" in sys.modules)
+
+        asyncio.run(main())
+        """
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "AsyncWorkerPool 8 False"

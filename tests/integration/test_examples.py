@@ -64,6 +64,7 @@ def test_workers_benchmark_smoke_run_prints_every_row() -> None:
     printed = run_script("benchmarks/bench_workers.py", "--quick")
     assert printed.count("x GreenPool(100)") == 4
     assert printed.count("x ThreadPoolExecutor(16)") == 2
+    assert printed.count("x run_in_executor(ThreadPoolExecutor(16))") == 1
 
 
 def test_ci_runs_the_readme_test_command() -> None:
