@@ -25,7 +25,16 @@ Room for a waiting producer is handed over the same way: when room frees
 first producer in line is granted it, and nobody submitting later can take
 it first. A worker interrupted after it was handed a task (a greenthread
 killed) puts the task back in its place in the queue; a producer
-interrupted after it was granted room passes the room on.
+interrupted after it was granted room passes the room on. One reaper (a
+greenthread or thread, while there are idle workers above ``min_workers``)
+retires the longest idle: an idle wait sets no timer of its own.
+
+On threads with an unbounded queue, tasks at the default priority go
+through an inbox (a deque) without the lock: a producer appends, a worker
+takes from it while nothing more urgent is queued, and counts what it ran
+in a tally only it writes; the lock is taken to wake an idle worker, to
+start one, and for everything else. :class:`AsyncWorkerPool` puts an async
+interface on a threads pool.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ import threading
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eventlet_pools import PoolClosed, PoolFull, PoolTimeout, WorkerPool
 from tests.conftest import Runner, wait_all
@@ -322,7 +324,7 @@ def test_bad_configuration_and_calls_are_refused(runner: Runner) -> None:
 @pytest.mark.parametrize(("seed", "qsize"), [(1, 50), (2, None)], ids=["bounded", "unbounded"])
 def test_a_storm_of_tasks_with_failures_and_cancellations(runner: Runner, seed: int, qsize: Any) -> None:
     rng = random.Random(seed)
-    total = 10_000 if runner.backend != "threads" else 3_000
+    total = 10_000
     pool = pool_for(runner, 8, qsize=qsize, min_workers=2, idle_timeout=0.01)
     producers = 4
     plans = [[rng.random() for _ in range(total // producers)] for _ in range(producers)]
@@ -359,3 +361,50 @@ def test_a_storm_of_tasks_with_failures_and_cancellations(runner: Runner, seed: 
     assert (stats.pending, stats.running) == (0, 0)
     pool.shutdown(timeout=30)
     assert pool.stats().workers == 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    plan=st.lists(st.tuples(st.integers(-3, 3), st.booleans()), min_size=1, max_size=40),
+    workers=st.integers(1, 3),
+)
+def test_property_queued_tasks_run_by_priority_then_arrival(runner: Runner, plan: Any, workers: int) -> None:
+    # Every worker is held at a gate; the plan's tasks queue up, some are
+    # cancelled; once the gate opens, those left start in (priority,
+    # arrival) order (one worker: exactly; more: each starts no later than
+    # any task behind it), and every future ends resolved.
+    pool = pool_for(runner, workers)
+    gate = Gate(runner)
+    holders = [pool.submit(gate.wait) for _ in range(workers)]
+    runner.until(lambda: gate.arrived == workers)
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def record(index: int) -> int:
+        with lock:
+            started.append(index)
+        return index
+
+    futures = [pool.submit(record, index, priority=priority) for index, (priority, _) in enumerate(plan)]
+    for future, (_, cancel) in zip(futures, plan):
+        if cancel:
+            assert future.cancel()
+    gate.open()
+    for holder in holders:
+        holder.result(10)
+    pool.drain(10)
+    kept = [index for index, (_, cancel) in enumerate(plan) if not cancel]
+    expected = sorted(kept, key=lambda index: (plan[index][0], index))
+    assert sorted(started) == kept
+    if workers == 1:
+        assert started == expected
+    else:  # started in order up to the workers' own interleaving
+        rank = {index: position for position, index in enumerate(expected)}
+        for position, index in enumerate(started):
+            assert rank[index] <= position + workers - 1
+    assert all(f.cancelled() for f, (_, c) in zip(futures, plan) if c)
+    assert [f.result(0) for f, (_, c) in zip(futures, plan) if not c] == kept
+    stats = pool.stats()
+    assert stats.cancelled == sum(1 for _, c in plan if c)
+    assert (stats.pending, stats.running) == (0, 0)
+    pool.shutdown(timeout=10)
