@@ -486,6 +486,14 @@ def call_within(seconds: float, function: Callable[..., Any], *args: Any) -> tup
     """
     timeout_class = _import_eventlet("eventlet.timeout").Timeout
     timer = timeout_class(max(seconds, 0.0))
+    return _call_until(timer, timeout_class, timer.cancel, function, *args)
+
+
+def _call_until(
+    timer: Any, timeout_class: Any, stop: Callable[[], None], function: Callable[..., Any], *args: Any
+) -> tuple[bool, Any]:
+    # function(*args) under a started ``timer`` of ``timeout_class``: it
+    # swallows only that timer's own exception, and stops the timer after.
     try:
         return True, function(*args)
     except timeout_class as exc:
@@ -493,7 +501,7 @@ def call_within(seconds: float, function: Callable[..., Any], *args: Any) -> tup
             raise
         return False, None
     finally:
-        timer.cancel()
+        stop()
 
 
 def spawn_background(function: Callable[..., None], *args: Any) -> Any:
@@ -571,14 +579,7 @@ def gevent_call_within(seconds: float, function: Callable[..., Any], *args: Any)
     timeout_class = _gevent().Timeout
     timer = timeout_class(max(seconds, 0.0))
     timer.start()
-    try:
-        return True, function(*args)
-    except timeout_class as exc:
-        if exc is not timer:
-            raise
-        return False, None
-    finally:
-        timer.close()
+    return _call_until(timer, timeout_class, timer.close, function, *args)
 
 
 def gevent_spawn(function: Callable[..., None], *args: Any) -> Any:

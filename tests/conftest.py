@@ -293,6 +293,24 @@ def clock() -> Iterator[FakeClock]:
         hub.clock = real
 
 
+class Gauge:
+    """Counts holders in and out (any thread); keeps the most at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.active = 0
+        self.most = 0
+
+    def enter(self) -> None:
+        with self._lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.active -= 1
+
+
 class Handle:
     """A spawned greenthread, thread or task."""
 

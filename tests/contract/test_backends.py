@@ -19,6 +19,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
 
 from eventlet_pools import Pool, PoolClosed, PoolError, PoolTimeout
+from eventlet_pools._backends import backend_for
 from tests.conftest import CreateFailed, Runner, wait_all
 
 # ----------------------------------------------------------------------
@@ -524,3 +525,19 @@ def test_an_item_returned_after_a_shrink_goes_to_the_oldest_waiter_whose_slot_it
         runner.check(pool, tracker, settled=True)
 
     runner.run(body)
+
+
+@pytest.mark.parametrize("backend", ["eventlet", "gevent", "threads"])
+def test_call_within_interrupts_a_green_wait_and_only_its_own_timeout(backend: str) -> None:
+    runtime = backend_for(backend)
+    runner = Runner(backend)
+    assert runtime.call_within(5, lambda: 42) == (True, 42)
+    if backend == "threads":  # (an OS thread cannot be interrupted: it runs)
+        assert runtime.call_within(0.001, runner.yield_) == (True, None)
+        return
+    assert runtime.call_within(0.01, runner.until, lambda: False) == (False, None)
+
+    def nested() -> None:
+        runtime.call_within(5, runner.until, lambda: False)  # (its own, longer)
+
+    assert runtime.call_within(0.01, nested) == (False, None)

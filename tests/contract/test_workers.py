@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventlet_pools import PoolClosed, PoolFull, PoolTimeout, WorkerPool
-from tests.conftest import Runner, wait_all
+from tests.conftest import Gauge, Runner, wait_all
 
 WORKER_BACKENDS = ("eventlet", "gevent", "threads")
 
@@ -47,22 +47,6 @@ class Gate:
 
     def open(self) -> None:
         self.opened = True
-
-
-class Gauge:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.active = 0
-        self.most = 0
-
-    def enter(self) -> None:
-        with self._lock:
-            self.active += 1
-            self.most = max(self.most, self.active)
-
-    def leave(self) -> None:
-        with self._lock:
-            self.active -= 1
 
 
 def pool_for(runner: Runner, *args: Any, **kwargs: Any) -> WorkerPool:

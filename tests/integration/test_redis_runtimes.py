@@ -25,6 +25,7 @@ import redis.asyncio
 from eventlet_pools import LeaseLost, PoolClosed, PoolError, PoolTimeout
 from eventlet_pools.redis import RedisTokenPool, pooled
 from eventlet_pools.redis.testing import RedisServer
+from tests.conftest import Gauge
 
 R = TypeVar("R")
 
@@ -68,24 +69,6 @@ def run(server: RedisServer, main: Callable[[Any], Awaitable[R]]) -> R:
             await client.aclose()
 
     return asyncio.run(outer())
-
-
-class Gauge:
-    """Counts holders in and out (any thread); keeps the most at once."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.active = 0
-        self.most = 0
-
-    def enter(self) -> None:
-        with self._lock:
-            self.active += 1
-            self.most = max(self.most, self.active)
-
-    def leave(self) -> None:
-        with self._lock:
-            self.active -= 1
 
 
 # ----------------------------------------------------------------------
