@@ -22,6 +22,7 @@ from eventlet_pools.errors import (
     PoolError,
     PoolFull,
     PoolTimeout,
+    TooManyWaiters,
 )
 from eventlet_pools.events import DISPOSE_REASONS, EVENT_NAMES, PoolEvent
 from eventlet_pools.lifecycle import Backoff
@@ -61,6 +62,7 @@ __all__ = [
     "StaticPool",
     "Token",
     "TokenPool",
+    "TooManyWaiters",
     "WorkFuture",
     "WorkerPool",
     "WorkerStats",

@@ -102,6 +102,8 @@ class PoolBase(Generic[T]):
     _lock: Optional[threading.RLock]
     _guard: Any
     _timeout: Optional[float]
+    _max_waiting: Optional[int]
+    _name: Optional[str]
     _min_size: int
     _max_size: int
     # Capacity: checked out + len(_free) + _creating == _size <= _limit.

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from eventlet_pools._base import PoolBase, guarded
 from eventlet_pools.events import Listener, PoolEvent, check_listener, deliver
-from eventlet_pools.stats import PoolConfig, PoolStats, percentile
+from eventlet_pools.stats import Counters, PoolConfig, PoolStats, percentile
 
 __all__ = ["Observed"]
 
@@ -59,10 +59,12 @@ class Observed(PoolBase[T]):
         counts = self._counts
         waits = sorted(counts.wait_times)
         return PoolStats(
+            name=self._name,
             config=PoolConfig(
                 min_size=self.min_size,
                 max_size=self._max_size,
                 timeout=self._timeout,
+                max_waiting=self._max_waiting,
                 **self._opts.snapshot(),
             ),
             closed=self._closed,
@@ -82,10 +84,21 @@ class Observed(PoolBase[T]):
             checks_failed=counts.checks_failed,
             leaks=counts.leaks,
             reclaimed=counts.reclaimed,
+            rejected=counts.rejected,
             wait_p50=percentile(waits, 0.50),
             wait_p99=percentile(waits, 0.99),
             wait_max=waits[-1] if waits else None,
         )
+
+    def pop_stats(self) -> PoolStats:
+        """:meth:`stats`, and start the counters and wait times again from
+        zero: a scraper calling it every interval sees per-interval figures
+        (sizes are the current ones either way)."""
+        with self._guard:
+            snapshot = self.stats()
+            self._counts = Counters()
+            self._gets = 0
+        return snapshot
 
     def status(self) -> str:
         """One human-readable line: sizes, the main counters, recent waits."""

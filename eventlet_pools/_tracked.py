@@ -231,5 +231,10 @@ class TrackedPath(PoolBase[T]):
         # item() may run get()'s fast path inline (see _ItemContext).
         self._item_fast = self._plain_item and not self._get_gate
         # aget() may wait as a task, with no bridge greenlet.
-        self._aget_native = self._plain_get and not self._get_gate and self._backend.is_async
+        self._aget_native = (
+            self._plain_get
+            and not self._get_gate
+            and self._backend.is_async
+            and self._max_waiting is None  # (its inline wait does not count the line)
+        )
         self._push_cap = -1

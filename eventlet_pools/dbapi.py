@@ -387,6 +387,15 @@ class ConnectionPool:
         """The underlying pool's :class:`~eventlet_pools.PoolStats`."""
         return self.pool.stats()
 
+    def pop_stats(self) -> PoolStats:
+        """The underlying pool's :meth:`~eventlet_pools.Pool.pop_stats`."""
+        return self.pool.pop_stats()
+
+    @property
+    def name(self) -> Optional[str]:
+        """The pool's name (``name=``), or None."""
+        return self.pool.name
+
     def listen(self, event: str, fn: Listener) -> None:
         """Subscribe to the underlying pool's events (items are raw connections).
 

@@ -16,6 +16,7 @@ __all__ = [
     "PoolError",
     "PoolFull",
     "PoolTimeout",
+    "TooManyWaiters",
 ]
 
 
@@ -39,6 +40,15 @@ class PoolTimeout(PoolError, TimeoutError):
 
 class PoolClosed(PoolError):
     """The pool was closed: it hands out nothing more."""
+
+
+class TooManyWaiters(PoolError):
+    """A get() found ``max_waiting`` callers in line already: load shedding.
+
+    Raised at once, instead of queueing one more caller that would most
+    likely time out; nothing changes in the pool. Counted in the stats
+    (``rejected``).
+    """
 
 
 class PoolFull(PoolError):

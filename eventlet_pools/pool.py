@@ -17,7 +17,7 @@ from eventlet_pools._observe import Observed
 from eventlet_pools._tracked import TrackedPath
 from eventlet_pools._validate import check_callable, check_get_args, check_seconds, check_size
 from eventlet_pools._waiters import EXPIRED, run_bridged
-from eventlet_pools.errors import PoolClosed, PoolError, PoolTimeout
+from eventlet_pools.errors import PoolClosed, PoolError, PoolTimeout, TooManyWaiters
 from eventlet_pools.events import Listener
 from eventlet_pools.lifecycle import Backoff, Options, Record
 from eventlet_pools.maintenance import Maintenance, Upkeep
@@ -134,6 +134,11 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         ``__cause__`` is the creation error.
       clock: monotonic clock in seconds for every time-based option; by
         default the backend's (``time.monotonic``).
+      max_waiting: most callers waiting in line at once; a get() that would
+        be one more raises :class:`TooManyWaiters` at once (load shedding).
+        ``None``: no limit.
+      name: the pool's name, in its repr (so in logs), its stats, and
+        reachable from events as ``event.pool.name``.
       backend: ``'eventlet'`` (greenthreads of one hub), ``'threads'``
         (native OS threads: every method takes the pool's lock, waiters
         sleep without it, create() runs without it, maintenance is a
@@ -205,8 +210,16 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         create_retry: Union[bool, Backoff, None] = None,
         clock: Optional[Callable[[], float]] = None,
         backend: str = "auto",
+        max_waiting: Optional[int] = None,
+        name: Optional[str] = None,
     ) -> None:
         check_size("min_size", min_size)
+        if max_waiting is not None:
+            check_size("max_waiting", max_waiting)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, got {name!r}")
+        self._max_waiting = max_waiting
+        self._name = name
         check_size("max_size", max_size)
         if min_size > max_size:
             raise ValueError(f"min_size ({min_size}) must not exceed max_size ({max_size})")
@@ -495,7 +508,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
                     return await run_bridged(self._create_in_slot)
                 if got is not _WAIT:
                     return got
-            timeout = self._wait_for(timeout)
+            timeout = self._wait_for(timeout, front)
             started = self._clock()
             granted = await waiters.wait(timeout, self._abandon, front)
             got = await self._aafter_wait(granted, timeout, started)
@@ -798,10 +811,25 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
     ) -> None:
         await self.aclose()
 
+    @property
+    def name(self) -> Optional[str]:
+        """The pool's name (``name=``), or None."""
+        return self._name
+
+    @name.setter
+    def name(self, name: Optional[str]) -> None:
+        self._name = name
+
+    @property
+    def max_waiting(self) -> Optional[int]:
+        """Most callers waiting at once (``max_waiting=``), or None."""
+        return self._max_waiting
+
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
+        named = "" if self._name is None else f" {self._name!r}"
         return (
-            f"<{type(self).__name__}{state} size={self._size}/{self._max_size} "
+            f"<{type(self).__name__}{named}{state} size={self._size}/{self._max_size} "
             f"free={self.free()} waiting={self.waiting()}>"
         )
 
@@ -817,7 +845,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         got = self._acquire_now(block)
         if got is not _WAIT:
             return got  # type: ignore[no-any-return]
-        timeout = self._wait_for(timeout)
+        timeout = self._wait_for(timeout, front)
         started = self._clock()
         lock = self._lock
         if lock is not None and not self._managed:
@@ -854,13 +882,18 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             raise PoolTimeout(f"get(block=False) found nothing free in {self!r}")
         return _WAIT
 
-    def _wait_for(self, timeout: Optional[float]) -> Optional[float]:
-        # How long a get() that must wait may wait; counts the wait.
+    def _wait_for(self, timeout: Optional[float], front: bool = False) -> Optional[float]:
+        # How long a get() that must wait may wait; counts the wait. One
+        # that would be the (max_waiting + 1)-th in line is turned away (not
+        # one that had its turn and waits again, first).
         if timeout is None:
             timeout = self._timeout
         if timeout == 0:
             self._counts.timeouts += 1
             raise PoolTimeout(f"get(timeout=0) found nothing free in {self!r}")
+        if self._max_waiting is not None and not front and len(self._waiters) >= self._max_waiting:
+            self._counts.rejected += 1
+            raise TooManyWaiters(f"{len(self._waiters)} callers wait already for an item of {self!r}")
         self._counts.waits += 1
         return timeout
 

@@ -35,6 +35,7 @@ class PoolConfig(Settings):
     min_size: int = 0
     max_size: int = 0
     timeout: Optional[float] = None
+    max_waiting: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,12 @@ class PoolStats:
     ``free`` is how many get() calls would succeed at once; ``waiting`` is
     how many greenthreads wait. Counters count since construction. The
     ``wait_*`` figures are seconds over the last :data:`WAIT_WINDOW` gets
-    that had to wait (``None`` before any did).
+    that had to wait (``None`` before any did). ``rejected`` counts gets
+    turned away by ``max_waiting``. After :meth:`Pool.pop_stats`, counters
+    and wait times start again from zero.
     """
 
+    name: Optional[str]
     config: PoolConfig
     closed: bool
     size: int
@@ -67,6 +71,7 @@ class PoolStats:
     checks_failed: int
     leaks: int
     reclaimed: int
+    rejected: int
     wait_p50: Optional[float]
     wait_p99: Optional[float]
     wait_max: Optional[float]
@@ -88,6 +93,7 @@ class Counters:
     checks_failed: int = 0
     leaks: int = 0
     reclaimed: int = 0
+    rejected: int = 0
     disposed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DISPOSE_REASONS, 0))
     wait_times: deque[float] = field(default_factory=lambda: deque(maxlen=WAIT_WINDOW))
 

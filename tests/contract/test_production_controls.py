@@ -1,0 +1,136 @@
+"""Production controls on every backend: load shedding with max_waiting
+(TooManyWaiters), pop_stats() for scrapers, and a pool name in stats, logs
+and events; on Pool, TokenPool and ConnectionPool."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from typing import Any
+
+import pytest
+
+from eventlet_pools import ConnectionPool, Pool, PoolTimeout, TooManyWaiters
+from tests.conftest import Runner, wait_all
+
+
+def test_max_waiting_turns_away_the_next_waiter_at_once(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=1, max_waiting=2)
+        assert pool.max_waiting == 2
+        held = pool.get()
+        waiters = [runner.spawn(pool.get, True, 30) for _ in range(2)]
+        runner.until(lambda: pool.waiting() == 2)
+        with pytest.raises(TooManyWaiters, match="2 callers wait already"):
+            pool.get(True, 30)
+        with pytest.raises(PoolTimeout):  # never waiting: still a timeout
+            pool.get(False)
+        assert pool.waiting() == 2  # nothing changed
+        pool.put(held)
+        first = waiters[0].wait()
+        pool.put(first)
+        pool.put(waiters[1].wait())
+        stats = pool.stats()
+        assert stats.rejected == 1
+        assert stats.config.max_waiting == 2
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+def test_max_waiting_zero_sheds_every_wait_and_bad_values_are_refused() -> None:
+    pool: Pool[object] = Pool(max_size=1, create=object, max_waiting=0, backend="threads")
+    held = pool.get()
+    with pytest.raises(TooManyWaiters):
+        pool.get(timeout=10)
+    pool.put(held)
+    assert pool.get() is held
+    with pytest.raises(ValueError, match="max_waiting"):
+        Pool(max_waiting=-1)
+    with pytest.raises(TypeError, match="max_waiting"):
+        Pool(max_waiting=1.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="name"):
+        Pool(name=3)  # type: ignore[arg-type]
+
+
+def test_pop_stats_gives_per_interval_counters(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=2, name="db-main")
+        for _ in range(3):
+            pool.put(pool.get())
+        a, b = pool.get(), pool.get()
+        with pytest.raises(PoolTimeout):
+            pool.get(timeout=0.01)
+        pool.put(a)
+        pool.put(b)
+        first = pool.pop_stats()
+        assert (first.gets, first.timeouts, first.waits) == (6, 1, 1)
+        assert first.name == "db-main"
+        second = pool.pop_stats()
+        assert (second.gets, second.timeouts, second.waits, second.wait_p50) == (0, 0, 0, None)
+        assert second.size == first.size  # sizes are the current ones
+        pool.put(pool.get())
+        assert pool.stats().gets == 1
+        assert json.loads(json.dumps(pool.stats().as_dict()))["name"] == "db-main"
+
+    runner.run(body)
+
+
+def test_a_name_shows_in_repr_logs_and_events(caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[Any] = []
+    pool: Pool[Any] = Pool(max_size=1, create=object, name="cache", backend="threads")
+    pool.listen("checkout", seen.append)
+    assert "'cache'" in repr(pool)
+    item = pool.get()
+    assert seen[0].pool.name == "cache"
+    pool.name = "renamed"
+    assert pool.stats().name == "renamed"
+    pool.put(item)
+    plain: Pool[Any] = Pool(max_size=1, create=object, name="plain", backend="threads")
+    with caplog.at_level(logging.WARNING, "eventlet_pools"):
+        plain.put(object())  # a stray: dropped with a warning naming the pool
+    assert "'plain'" in caplog.text
+
+
+@pytest.mark.parametrize("backend", ["eventlet", "gevent", "threads"])
+def test_connection_pool_takes_the_same_controls(backend: str) -> None:
+    runner = Runner(backend)
+    pool = ConnectionPool(
+        lambda: sqlite3.connect(":memory:", check_same_thread=False),
+        max_size=1,
+        max_waiting=0,
+        name="reports",
+        backend=backend,
+    )
+    conn = pool.connect()
+    with pytest.raises(TooManyWaiters):
+        pool.connect(timeout=10)
+    conn.close()
+    stats = pool.pop_stats()
+    assert (stats.name, stats.rejected, stats.gets) == ("reports", 1, 2)
+    assert pool.name == "reports"
+    assert pool.pop_stats().rejected == 0
+    waiter = runner.spawn(pool.connect)  # (nobody waits: it gets the connection)
+    wait_all([waiter])[0].close()
+    pool.close()
+
+
+def test_max_waiting_holds_for_a_native_aget_too() -> None:
+    import asyncio
+
+    async def main() -> int:
+        pool: Pool[object] = Pool(max_size=1, create=object, max_waiting=1, backend="asyncio")
+        held = await pool.aget()
+        waiter = asyncio.create_task(pool.aget())
+        while pool.waiting() != 1:
+            await asyncio.sleep(0)
+        with pytest.raises(TooManyWaiters):
+            await pool.aget()
+        await pool.aput(held)
+        await pool.aput(await waiter)
+        return pool.stats().rejected
+
+    assert asyncio.run(asyncio.wait_for(main(), 20)) == 1
