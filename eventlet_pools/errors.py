@@ -84,8 +84,9 @@ class LeaseLost(PoolError):
 
     Raised by :meth:`RedisTokenPool.put <eventlet_pools.redis.RedisTokenPool.put>`
     for a token whose lease expired (its process could not renew it in
-    time), that was already put back, or that belongs to another pool. The
-    call changes nothing in the shared pool.
+    time) and whose slot Redis reclaimed, that was already put back, or
+    that belongs to another pool. The call changes nothing in the shared
+    pool.
     """
 
 

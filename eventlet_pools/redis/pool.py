@@ -345,8 +345,10 @@ class RedisTokenPool:
         """Release a slot; the first waiter (in any process) gets it.
 
         Raises:
-          LeaseLost: the lease expired, was already put back, or ``token`` is
-            not from this pool. Nothing changes.
+          LeaseLost: the lease expired and Redis reclaimed the slot (a lease
+            that ran out but was not reclaimed yet is released as usual:
+            nobody can have been admitted in its place), it was already put
+            back, or ``token`` is not from this pool. Nothing changes.
           BackendError: Redis failed; the slot comes back when its lease
             expires.
         """
