@@ -104,6 +104,7 @@ class PoolBase(Generic[T]):
     _timeout: Optional[float]
     _max_waiting: Optional[int]
     _name: Optional[str]
+    _suspended: bool
     _min_size: int
     _max_size: int
     # Capacity: checked out + len(_free) + _creating == _size <= _limit.

@@ -220,6 +220,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             raise TypeError(f"name must be a str or None, got {name!r}")
         self._max_waiting = max_waiting
         self._name = name
+        self._suspended = False  # suspend(): gets wait, nothing is handed out
         check_size("max_size", max_size)
         if min_size > max_size:
             raise ValueError(f"min_size ({min_size}) must not exceed max_size ({max_size})")
@@ -616,9 +617,48 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
 
     @guarded
     def free(self) -> int:
-        """How many get() calls would succeed now without waiting (overflow included)."""
+        """How many get() calls would succeed now without waiting (overflow
+        included; none while suspended)."""
+        if self._suspended:
+            return 0
         free = len(self._free) + self._max_size + self._opts.max_overflow - self._size
         return free if free > 0 else 0
+
+    @guarded
+    def suspend(self) -> None:
+        """Hold every new get() back (within its timeout) until :meth:`resume`.
+
+        Checked-out items keep working and may be put back (they wait in
+        ``free_items``); nothing is handed out meanwhile (no waiter is
+        given an item or a slot to create one), and get(block=False)
+        raises PoolTimeout. For maintenance windows (a
+        database failover, a migration): in-flight work finishes, new work
+        queues up in order.
+        """
+        if not self._suspended:
+            self._suspended = True
+            self._set_mode()
+
+    @guarded
+    def resume(self) -> None:
+        """End :meth:`suspend`: the callers waiting are served in the order
+        they came, from the free items, then with new ones."""
+        if not self._suspended:
+            return
+        self._suspended = False
+        self._set_mode()
+        free = self._free
+        while free and (self._revoked or self._waiters):
+            if self._revoked:  # they were ahead of everyone in line
+                self._hand_to_revoked(free.popleft())
+            else:
+                self._waiters.grant(free.popleft())
+        self._grant_free_capacity()
+
+    @property
+    def suspended(self) -> bool:
+        """True between :meth:`suspend` and :meth:`resume`."""
+        return self._suspended
 
     @guarded
     def waiting(self) -> int:
@@ -648,9 +688,9 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         self._push_cap = -1
         self.order_as_stack = self._order_as_stack  # rebind _push to the new deque
         # Items must not sit free while greenthreads wait for one.
-        while items and self._revoked:
+        while items and self._revoked and not self._suspended:
             self._hand_to_revoked(items.popleft())
-        while items and self._waiters:
+        while items and self._waiters and not self._suspended:
             self._waiters.grant(items.popleft())
 
     @property
@@ -871,6 +911,11 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         # reserved and _CREATE returned.
         if self._limit < 0:  # closed (tested through _limit: see below)
             raise PoolClosed(f"get() from {self!r}")
+        if self._suspended:
+            if not block:
+                self._counts.timeouts += 1
+                raise PoolTimeout(f"get(block=False) from {self!r}, which is suspended")
+            return _WAIT
         if not self._waiters and not self._revoked:
             if self._free:
                 return self._free.popleft()
@@ -1022,14 +1067,16 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             self._item_gone()
             self._dispose_quietly(item, "closed" if self._closed else "shrink")
             return
-        if self._waiters:
+        if self._suspended:
+            pass  # (held back: it waits in free_items for resume())
+        elif self._waiters:
             if self._revoked:  # they were ahead of everyone in line
                 self._hand_to_revoked(item)
                 return
             # Straight to the waiter: it is checked out from now on.
             self._waiters.grant(item)
             return
-        if self._revoked:
+        elif self._revoked:
             self._hand_to_revoked(item)
             return
         if size > self._max_size:
@@ -1079,9 +1126,9 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         if self._size > self._limit:
             self._item_gone()
             self._dispose_quietly(granted, "closed" if self._closed else "shrink")
-        elif self._revoked:
+        elif self._revoked and not self._suspended:
             self._hand_to_revoked(granted)
-        elif self._waiters:
+        elif self._waiters and not self._suspended:
             self._waiters.grant(granted)
         elif self._size > self._max_size:
             self._item_gone()
@@ -1136,6 +1183,8 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         # (unless a create_retry backoff is pending: then maintenance does).
         # Slots a shrink took back from waiters that have not run yet come
         # back first: those waiters were ahead of everyone still in line.
+        if self._suspended:
+            return  # (resume() serves the line)
         revoked = self._revoked
         while revoked and self._size < self._limit and self._retry_due is None:
             slot = revoked.popleft()

@@ -134,3 +134,55 @@ def test_max_waiting_holds_for_a_native_aget_too() -> None:
         return pool.stats().rejected
 
     assert asyncio.run(asyncio.wait_for(main(), 20)) == 1
+
+
+def test_suspend_holds_new_gets_and_resume_serves_them_in_order(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, max_size=3)
+        held = pool.get()
+        spare = pool.get()
+        pool.put(spare)  # one free item, one more slot to create
+        pool.suspend()
+        suspended = pool.suspended
+        assert suspended
+        assert pool.free() == 0
+        with pytest.raises(PoolTimeout):
+            pool.get(False)  # even with an item free
+        with pytest.raises(PoolTimeout):
+            pool.get(True, 0.01)
+        served: list[int] = []
+
+        def waiter(n: int) -> Any:
+            item = pool.get(True, 30)
+            served.append(n)
+            return item
+
+        handles = []
+        for n in range(4):
+            handles.append(runner.spawn(waiter, n))
+            in_line = n + 1
+            runner.until(lambda: pool.waiting() == in_line)  # noqa: B023 (awaited here)
+        pool.put(held)  # checked-out work comes back: it waits, free
+        for _ in range(5):
+            runner.yield_()
+        assert served == []
+        assert pool.waiting() == 4
+        pool.resume()
+        suspended = pool.suspended
+        assert not suspended
+        # Two free items and one new go to the first three in line (in
+        # order: the last in line is the one left waiting); the fourth gets
+        # one when it comes back.
+        items = [handles[n].wait() for n in range(3)]
+        assert sorted(served) == [0, 1, 2]
+        assert pool.waiting() == 1
+        pool.put(items[0])
+        last = handles[3].wait()
+        assert sorted(served) == [0, 1, 2, 3]
+        for item in (last, *items[1:]):
+            pool.put(item)
+        pool.resume()  # (idempotent)
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
