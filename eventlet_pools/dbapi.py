@@ -261,6 +261,7 @@ class ConnectionPool:
         # network cut kills every connection at once, so from then on even
         # recently used ones are checked before they are handed out again.
         self._dead_seen_at = -float("inf")
+        self._check_now = False  # check_all() runs: ping whatever the idle time
         self._reset = {"rollback": _rollback, "commit": _commit, None: None}[reset_on_return]
         #: The underlying :class:`~eventlet_pools.Pool` of raw connections.
         self.pool: Pool[Any] = Pool(
@@ -396,6 +397,29 @@ class ConnectionPool:
         """The pool's name (``name=``), or None."""
         return self.pool.name
 
+    def check_all(self) -> int:
+        """Ping every free connection now, however recently it was used,
+        and replace the dead ones (for a health endpoint); returns how many
+        were replaced (see :meth:`Pool.check_all <eventlet_pools.Pool.check_all>`).
+
+        Raises:
+          ValueError: the pool was made with ``check=None``.
+          PoolError: on asyncio, from plain code (use :meth:`acheck_all`).
+        """
+        self._check_now = True
+        try:
+            return self.pool.check_all()
+        finally:
+            self._check_now = False
+
+    async def acheck_all(self) -> int:
+        """:meth:`check_all` for an asyncio pool."""
+        self._check_now = True
+        try:
+            return await self.pool.acheck_all()
+        finally:
+            self._check_now = False
+
     def listen(self, event: str, fn: Listener) -> None:
         """Subscribe to the underlying pool's events (items are raw connections).
 
@@ -458,6 +482,7 @@ class ConnectionPool:
         rec = self.pool._record_of(conn)
         if (
             rec is not None
+            and not self._check_now  # (check_all(): every one, now)
             and rec.checked > self._dead_seen_at
             and self._clock() - rec.checked < self._check_when_idle
         ):

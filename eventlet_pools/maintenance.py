@@ -147,17 +147,20 @@ class Maintenance(PoolBase[T]):
                 if self._size < min(self.min_size, self._max_size):
                     self._need_upkeep_by(now)
 
-    def _check_free(self) -> None:
+    def _check_free(self, every: bool = False) -> None:
         # Health checks take one free item out at a time (so no get() can
-        # have it meanwhile), check it, and put it back or drop it.
+        # have it meanwhile), check it, and put it back or drop it. With
+        # ``every`` (check_all()), each free item now, whenever last checked.
         opts = self._opts
         interval = opts.health_check_interval
         check = opts.check
-        if interval is None or check is None:
+        if check is None or (interval is None and not every):
             return
         for item in list(self._free):  # a snapshot: check() may switch
             rec = self._record_of(item)
-            if self._closed or rec is None or self._clock() - rec.checked < interval:
+            if self._closed or rec is None:
+                continue
+            if not every and interval is not None and self._clock() - rec.checked < interval:
                 continue
             if not any(f is item for f in self._free):
                 continue  # handed out while an earlier check switched

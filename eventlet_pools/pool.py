@@ -16,7 +16,7 @@ from eventlet_pools._base import NO_ITEM, Slot, guarded, remove_identical
 from eventlet_pools._observe import Observed
 from eventlet_pools._tracked import TrackedPath
 from eventlet_pools._validate import check_callable, check_get_args, check_seconds, check_size
-from eventlet_pools._waiters import EXPIRED, run_bridged
+from eventlet_pools._waiters import EXPIRED, in_bridge, run_bridged
 from eventlet_pools.errors import PoolClosed, PoolError, PoolTimeout, TooManyWaiters
 from eventlet_pools.events import Listener
 from eventlet_pools.lifecycle import Backoff, Options, Record
@@ -654,6 +654,35 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             else:
                 self._waiters.grant(free.popleft())
         self._grant_free_capacity()
+
+    @guarded
+    def check_all(self) -> int:
+        """Run ``check`` on every free item now, and replace the ones that
+        fail (psycopg_pool's check(), for a health endpoint): each is taken
+        out of ``free_items`` while it is checked, put back if good, disposed
+        (reason ``check_failed``) if not; then the pool is filled up to
+        ``min_size`` again (on threads the maintenance thread may still be
+        making a replacement as this returns). Returns how many were
+        disposed.
+
+        Raises:
+          ValueError: the pool has no ``check``.
+          PoolError: called from plain code on an asyncio pool (use
+            ``await pool.acheck_all()``).
+        """
+        if self._opts.check is None:
+            raise ValueError("check_all() needs a pool made with check=")
+        if self._backend.is_async and not in_bridge():
+            raise PoolError("check_all() on an asyncio pool: use await pool.acheck_all()")
+        failed = self._counts.checks_failed
+        self._check_free(every=True)
+        self._refill()
+        return self._counts.checks_failed - failed
+
+    async def acheck_all(self) -> int:
+        """:meth:`check_all` for an asyncio pool (an async ``check`` is awaited)."""
+        self._check_async("acheck_all")
+        return await run_bridged(self.check_all)  # type: ignore[no-any-return]
 
     @property
     def suspended(self) -> bool:

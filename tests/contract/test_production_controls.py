@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from eventlet_pools import ConnectionPool, Pool, PoolTimeout, TooManyWaiters
+from eventlet_pools import ConnectionPool, Pool, PoolError, PoolTimeout, TooManyWaiters
 from tests.conftest import Runner, wait_all
 
 
@@ -186,3 +186,71 @@ def test_suspend_holds_new_gets_and_resume_serves_them_in_order(runner: Runner) 
         runner.check(pool, tracker, settled=True)
 
     runner.run(body)
+
+
+def test_check_all_replaces_the_failing_free_items_now(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        bad: set[int] = set()
+        pool = runner.pool(tracker, min_size=4, max_size=4, check=lambda item: id(item) not in bad)
+        items = [pool.get() for _ in range(3)]
+        held = pool.get()
+        for item in items:
+            pool.put(item)
+        bad.add(id(items[1]))
+        assert pool.check_all() == 1  # (checked now: no health_check_interval needed)
+        assert not any(item is items[1] for item in pool.free_items)
+        assert pool.current_size == 4  # refilled to min_size: 3 free again, 1 still out
+        runner.until(lambda: len(pool.free_items) == 3)  # (threads: maybe by maintenance)
+        stats = pool.stats()
+        assert stats.disposed["check_failed"] == 1
+        assert stats.checks >= 3
+        pool.put(held)  # the checked-out one was never checked
+        assert pool.check_all() == 0
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+def test_check_all_needs_check_and_asyncio_awaits_it() -> None:
+    import asyncio
+
+    with pytest.raises(ValueError, match="check="):
+        Pool(create=object, backend="threads").check_all()
+
+    async def main() -> int:
+        async def healthy(item: object) -> bool:
+            await asyncio.sleep(0)
+            return False  # every one fails: replaced
+
+        pool: Pool[object] = Pool(min_size=2, max_size=2, create=object, check=healthy, backend="asyncio")
+        for item in [await pool.aget(), await pool.aget()]:
+            await pool.aput(item)
+        with pytest.raises(PoolError, match="acheck_all"):
+            pool.check_all()
+        replaced = await pool.acheck_all()
+        assert len(pool.free_items) == 2
+        return replaced
+
+    assert asyncio.run(asyncio.wait_for(main(), 20)) == 2
+
+
+@pytest.mark.parametrize("backend", ["eventlet", "threads"])
+def test_connection_pool_check_all_pings_every_free_connection(backend: str) -> None:
+    pool = ConnectionPool(
+        lambda: sqlite3.connect(":memory:", check_same_thread=False),
+        min_size=2,
+        max_size=2,
+        check_when_idle=3600,  # (a get() would not ping them: check_all() does)
+        backend=backend,
+    )
+    dead = pool.pool.free_items[0]
+    dead.close()  # behind the pool's back
+    assert pool.check_all() == 1
+    # (refilled to min_size: on threads the maintenance thread may be the one
+    # making the new connection as check_all() returns)
+    Runner(backend).until(lambda: len(pool.pool.free_items) == 2)
+    assert all(conn is not dead for conn in pool.pool.free_items)
+    with pool.connection() as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    pool.close()
