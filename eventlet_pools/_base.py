@@ -105,6 +105,7 @@ class PoolBase(Generic[T]):
     _max_waiting: Optional[int]
     _name: Optional[str]
     _suspended: bool
+    _ready_lines: list[Any]
     _min_size: int
     _max_size: int
     # Capacity: checked out + len(_free) + _creating == _size <= _limit.

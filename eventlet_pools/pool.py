@@ -221,6 +221,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         self._max_waiting = max_waiting
         self._name = name
         self._suspended = False  # suspend(): gets wait, nothing is handed out
+        self._ready_lines: list[Any] = []  # wait(): one waiter queue per caller
         check_size("max_size", max_size)
         if min_size > max_size:
             raise ValueError(f"min_size ({min_size}) must not exceed max_size ({max_size})")
@@ -684,6 +685,45 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         self._check_async("acheck_all")
         return await run_bridged(self.check_all)  # type: ignore[no-any-return]
 
+    @guarded
+    def wait(self, timeout: Optional[float] = None) -> None:
+        """Wait until ``min_size`` items exist: the pool is ready (for
+        start-up and readiness checks, where ``create_retry`` fills it in
+        the background while the server is down).
+
+        Raises:
+          PoolTimeout: not ready within ``timeout`` seconds (its
+            ``__cause__`` is the last creation error, if any).
+          PoolClosed: the pool is or was closed.
+          PoolError: called from plain code on an asyncio pool that is not
+            ready (use ``await pool.await_ready()``).
+        """
+        wait = check_seconds("timeout", timeout)
+        if self._closed:
+            raise PoolClosed(f"wait() on {self!r}")
+        if self._is_ready():
+            return
+        if self._backend.is_async and not in_bridge():
+            raise PoolError("wait() on an asyncio pool: use await pool.await_ready()")
+        line = self._backend.waiter_queue()
+        self._ready_lines.append(line)
+        try:
+            got = line.park(wait, _ignore)
+        finally:
+            if any(waiting is line for waiting in self._ready_lines):
+                remove_identical(self._ready_lines, line)
+        if self._closed:
+            raise PoolClosed(f"{self!r} was closed during wait()")
+        if got is EXPIRED and not self._is_ready():
+            raise PoolTimeout(
+                f"{self!r} had no {self._min_size} items (min_size) after {wait} s"
+            ) from self._create_error
+
+    async def await_ready(self, timeout: Optional[float] = None) -> None:
+        """:meth:`wait` for an asyncio pool."""
+        self._check_async("await_ready")
+        await run_bridged(self.wait, timeout)
+
     @property
     def suspended(self) -> bool:
         """True between :meth:`suspend` and :meth:`resume`."""
@@ -823,6 +863,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         if self._upkeep is not None:
             self._upkeep.stop()
         self._waiters.fail_all(lambda: PoolClosed(f"{self!r} was closed while waiting"))
+        self._tell_ready()
         while self._free:
             item = self._free.popleft()
             self._item_gone()
@@ -1178,6 +1219,19 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         # The create() of a reserved slot returned an item: it is out now.
         self._creating -= 1
         assert self._creating >= 0, self._counts_broken()
+        if self._ready_lines:
+            self._tell_ready()
+
+    def _is_ready(self) -> bool:
+        # min_size items exist (made, not in the making).
+        return self._size - self._creating >= min(self._min_size, self._max_size)
+
+    def _tell_ready(self) -> None:
+        # Wake wait()'s callers once the pool is ready (or closed).
+        if self._closed or self._is_ready():
+            lines, self._ready_lines = self._ready_lines, []
+            for line in lines:
+                line.grant(True)
 
     def _cancel_slot(self) -> None:
         # A reserved slot will not be filled: its capacity is gone.
@@ -1306,6 +1360,10 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         # Start work nobody waits for: a greenthread, a daemon thread with
         # the threads backend, a task of the running loop with asyncio.
         return self._backend.spawn(function, *args)
+
+
+def _ignore(_value: Any) -> None:
+    pass
 
 
 class Channel(Generic[T]):

@@ -254,3 +254,51 @@ def test_connection_pool_check_all_pings_every_free_connection(backend: str) -> 
     with pool.connection() as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
     pool.close()
+
+
+def test_wait_returns_once_min_size_items_exist(runner: Runner) -> None:
+    from eventlet_pools import Backoff, PoolClosed
+    from tests.conftest import CreateFailed
+
+    def body() -> None:
+        tracker = runner.tracker()
+        tracker.fail_always = True  # the server is down at start-up
+        pool = runner.pool(
+            tracker, min_size=2, max_size=3, create_retry=Backoff(first=0.01, cap=0.02, jitter=0)
+        )
+        assert pool.current_size == 0  # (it came up regardless)
+        with pytest.raises(PoolTimeout, match="min_size") as info:
+            pool.wait(0.05)
+        assert isinstance(info.value.__cause__, CreateFailed)
+        tracker.fail_always = False  # the server is back: maintenance fills it
+        pool.wait(20)
+        assert tracker.alive >= 2  # made, not in the making
+        pool.wait(0)  # ready: at once
+        pool.close()
+        with pytest.raises(PoolClosed):
+            pool.wait(1)
+
+    runner.run(body)
+
+
+def test_wait_is_woken_by_close_and_asyncio_awaits_it() -> None:
+    import asyncio
+
+    from eventlet_pools import Backoff, PoolClosed
+
+    def never() -> object:
+        raise RuntimeError("down")
+
+    async def main() -> None:
+        pool: Pool[object] = Pool(
+            min_size=1, max_size=1, create=never, create_retry=Backoff(first=0.5), backend="asyncio"
+        )
+        with pytest.raises(PoolError, match="await_ready"):
+            pool.wait(1)
+        waiting = asyncio.create_task(pool.await_ready(20))
+        await asyncio.sleep(0.01)
+        pool.close()
+        with pytest.raises(PoolClosed):
+            await waiting
+
+    asyncio.run(asyncio.wait_for(main(), 20))
