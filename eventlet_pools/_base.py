@@ -106,6 +106,9 @@ class PoolBase(Generic[T]):
     _name: Optional[str]
     _suspended: bool
     _ready_lines: list[Any]
+    # drain(): the items made since (id -> item) while older ones are out.
+    _fresh: Optional[dict[int, Any]]
+    _drain_old: int
     _min_size: int
     _max_size: int
     # Capacity: checked out + len(_free) + _creating == _size <= _limit.

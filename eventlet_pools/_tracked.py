@@ -227,7 +227,7 @@ class TrackedPath(PoolBase[T]):
             self._untracked_out = self._size - len(self._free) - self._creating
         self._managed = managed
         # Threads take the lock on every get: never the unlocked fast path.
-        self._get_gate = managed or self._lock is not None or self._suspended
+        self._get_gate = managed or self._lock is not None or self._suspended or self._fresh is not None
         # item() may run get()'s fast path inline (see _ItemContext).
         self._item_fast = self._plain_item and not self._get_gate
         # aget() may wait as a task, with no bridge greenlet.

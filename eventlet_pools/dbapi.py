@@ -412,6 +412,17 @@ class ConnectionPool:
         finally:
             self._check_now = False
 
+    def drain(self) -> int:
+        """Replace every connection (see :meth:`Pool.drain <eventlet_pools.Pool.drain>`):
+        free ones are closed now, those in use when they come back. With a
+        ``connect`` that reads its credentials when called, this follows a
+        password rotation or a failover without a restart."""
+        return self.pool.drain()
+
+    async def adrain(self) -> int:
+        """:meth:`drain` for an asyncio pool."""
+        return await self.pool.adrain()
+
     async def acheck_all(self) -> int:
         """:meth:`check_all` for an asyncio pool."""
         self._check_now = True

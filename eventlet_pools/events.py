@@ -43,6 +43,7 @@ DISPOSE_REASONS = (
     "ended",  # the greenthread owning it (GreenthreadLocalPool) finished
     "stray",  # put back while nothing was checked out (a placeholder)
     "cleared",  # dropped by clear() (eventlet_pools.db_pool)
+    "drained",  # made before drain(): disposed free, or when it came back
 )
 
 

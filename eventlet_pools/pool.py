@@ -222,6 +222,10 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         self._name = name
         self._suspended = False  # suspend(): gets wait, nothing is handed out
         self._ready_lines: list[Any] = []  # wait(): one waiter queue per caller
+        # drain(): while items made before it are still out, the ones made
+        # since (by id); every other item coming back is disposed.
+        self._fresh: Optional[dict[int, T]] = None
+        self._drain_old = 0
         check_size("max_size", max_size)
         if min_size > max_size:
             raise ValueError(f"min_size ({min_size}) must not exceed max_size ({max_size})")
@@ -686,6 +690,51 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         return await run_bridged(self.check_all)  # type: ignore[no-any-return]
 
     @guarded
+    def drain(self) -> int:
+        """Replace every item (HikariCP's softEvictConnections, psycopg_pool's
+        drain()): the free ones are disposed now (reason ``drained``) and
+        the pool refilled to ``min_size``; the checked-out ones keep working
+        and are disposed when they come back, whoever puts them. Items made
+        from now on are kept. With a ``create`` that reads its parameters
+        when called (``connect=lambda: driver.connect(**current())``), this
+        is how a service follows a password rotation or a failover without
+        a restart. Returns how many free items were disposed now.
+
+        Raises:
+          PoolClosed: the pool is closed.
+          PoolError: called from plain code on an asyncio pool (use
+            ``await pool.adrain()``).
+        """
+        if self._closed:
+            raise PoolClosed(f"drain() of {self!r}")
+        if self._backend.is_async and not in_bridge():
+            raise PoolError("drain() on an asyncio pool: use await pool.adrain()")
+        out = self._size - len(self._free) - self._creating
+        if out > 0:
+            self._fresh = {}
+            self._drain_old = out
+            self._set_mode()
+        disposed = 0
+        while self._free:
+            item = self._free.popleft()
+            self._item_gone()
+            self._dispose_quietly(item, "drained")
+            disposed += 1
+        self._refill()
+        self._grant_free_capacity()
+        return disposed
+
+    async def adrain(self) -> int:
+        """:meth:`drain` for an asyncio pool (async create and dispose awaited)."""
+        self._check_async("adrain")
+        return await run_bridged(self.drain)  # type: ignore[no-any-return]
+
+    @property
+    def draining(self) -> bool:
+        """True while items made before the last :meth:`drain` are still out."""
+        return self._fresh is not None
+
+    @guarded
     def wait(self, timeout: Optional[float] = None) -> None:
         """Wait until ``min_size`` items exist: the pool is ready (for
         start-up and readiness checks, where ``create_retry`` fills it in
@@ -864,6 +913,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             self._upkeep.stop()
         self._waiters.fail_all(lambda: PoolClosed(f"{self!r} was closed while waiting"))
         self._tell_ready()
+        self._fresh = None
         while self._free:
             item = self._free.popleft()
             self._item_gone()
@@ -1103,6 +1153,8 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             self._emit("create_failed", None, error=exc)
             raise
         self._counts.created += 1
+        if self._fresh is not None:
+            self._fresh[id(new)] = new
         if self._managed:
             self._records[id(new)] = Record(new, self._clock())
             if self._create_error is not None:  # create() works again
@@ -1124,14 +1176,18 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             not self._waiters
             and not self._revoked
             and not self._closed
+            and self._fresh is None  # (drain(): every put looks at its item)
             and self._size <= self._max_size
             and self._lock is None  # threads: every put takes the lock
         ):
             self._push_cap = self._size - self._creating
 
     def _return_item(self, item: T) -> None:
-        # Where a returning item goes: disposed (closed, shrunk, overflow),
-        # to the first waiter, or into free_items.
+        # Where a returning item goes: disposed (closed, shrunk, overflow,
+        # made before a drain()), to the first waiter, or into free_items.
+        if self._fresh is not None and self._fresh.get(id(item)) is not item:
+            self._drop(item, "drained")
+            return
         size = self._size
         if size > self._limit:
             self._item_gone()
@@ -1174,6 +1230,12 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
 
     def _drop(self, item: T, reason: str, error: Optional[Exception] = None) -> None:
         # A checked-out item leaves for good; its slot goes to the next waiter.
+        fresh = self._fresh
+        if fresh is not None and fresh.get(id(item)) is not item:
+            self._drain_old -= 1  # one more made before drain() is gone
+            if self._drain_old <= 0:
+                self._fresh = None
+                self._set_mode()
         self._item_gone()
         self._dispose_quietly(item, reason, error)
         self._grant_free_capacity()
@@ -1308,6 +1370,9 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         # Every item the pool drops passes here, whatever the reason.
         self._push_cap = -1
         self._counts.disposed[reason] += 1
+        fresh = self._fresh
+        if fresh is not None and fresh.get(id(item)) is item:
+            del fresh[id(item)]
         records = self._records
         if records:
             rec = records.pop(id(item), None)

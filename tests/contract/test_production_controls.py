@@ -302,3 +302,32 @@ def test_wait_is_woken_by_close_and_asyncio_awaits_it() -> None:
             await waiting
 
     asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_drain_replaces_free_items_now_and_checked_out_ones_as_they_come_back(runner: Runner) -> None:
+    def body() -> None:
+        tracker = runner.tracker()
+        pool = runner.pool(tracker, min_size=1, max_size=3)
+        first, second, third = pool.get(), pool.get(), pool.get()
+        pool.put(third)  # one free, two out
+        assert pool.drain() == 1  # the free one, now (refilled to min_size)
+        assert any(d is third for d in tracker.disposed)
+        draining = pool.draining
+        assert draining
+        fresh = pool.get()  # made since the drain: kept
+        assert not any(fresh is old for old in (first, second, third))
+        pool.put(first)  # made before: disposed as it comes back
+        assert any(d is first for d in tracker.disposed)
+        pool.put(fresh)
+        assert not any(d is fresh for d in tracker.disposed)
+        waiter = runner.spawn(pool.get)  # (room for it: no wait)
+        got = waiter.wait()
+        pool.put(second)  # the last old one: the drain is over
+        draining = pool.draining
+        assert not draining
+        pool.put(got)
+        stats = pool.stats()
+        assert stats.disposed["drained"] == 3
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)

@@ -200,3 +200,37 @@ def test_pool_recovers_when_the_server_kills_its_connections(server: Server) -> 
     assert server.alive(admin) <= 5
     pool.close()
     admin.close()
+
+
+def test_drain_follows_a_rotation_on_postgresql() -> None:
+    # What a password rotation looks like to the pool: connect() reads its
+    # parameters when called. (This server trusts 127.0.0.1, so the rotated
+    # parameter is the application_name, which the server reports back.)
+    server = make_server("postgresql")
+    current = {"application_name": "eventlet_pools-before"}
+
+    def connect() -> Any:
+        return server.driver.connect(**server.connect_kwargs, **current)
+
+    def name_of(conn: Any) -> str:
+        cur = conn.cursor()
+        cur.execute("SELECT current_setting('application_name')")
+        (name,) = cur.fetchone()
+        cur.close()
+        return str(name)
+
+    pool = ConnectionPool(connect, min_size=1, max_size=4)
+    in_use = [pool.connect() for _ in range(2)]
+    pool.connect().close()  # (and one more free)
+    assert all(name_of(conn) == "eventlet_pools-before" for conn in in_use)
+    current["application_name"] = "eventlet_pools-after"  # the rotation
+    pool.drain()
+    assert all(name_of(conn) == "eventlet_pools-before" for conn in in_use)  # still working
+    for conn in in_use:
+        conn.close()  # made before the drain: closed as they come back
+    fresh = [pool.connect() for _ in range(4)]
+    assert [name_of(conn) for conn in fresh] == ["eventlet_pools-after"] * 4
+    for conn in fresh:
+        conn.close()
+    assert pool.stats().disposed["drained"] >= 3
+    pool.close()
