@@ -137,6 +137,7 @@ class PoolBase(Generic[T]):
     _retry_due: Optional[float]
     _retry_attempt: int
     _create_error: Optional[Exception]
+    _failing_since: Optional[float]
     # Events and statistics.
     _listeners: dict[str, tuple[Listener, ...]]
     _gets: int

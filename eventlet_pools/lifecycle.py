@@ -93,6 +93,8 @@ class Settings:
     check: Any = None
     reset: Any = None
     create_retry: Any = None
+    reconnect_timeout: Optional[float] = None
+    reconnect_failed: Any = None
 
     def snapshot(self) -> dict[str, Any]:
         """The options as plain data: each hook says only whether it is set."""
@@ -103,7 +105,7 @@ class Settings:
 
 
 # The options that hold callables (or a Backoff), not plain numbers.
-_HOOKS = ("check", "reset", "create_retry")
+_HOOKS = ("check", "reset", "create_retry", "reconnect_failed")
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class Options(Settings):
     check: Optional[Callable[[Any], Any]] = None
     reset: Optional[Callable[[Any], Any]] = None
     create_retry: Union[bool, Backoff, None] = None
+    reconnect_failed: Optional[Callable[[Any], Any]] = None
     #: Seconds after which a checkout is first reported as a leak.
     report_leak_after: Optional[float] = field(init=False, repr=False, default=None)
     #: True when an option has deadlines for maintenance to watch.
@@ -133,13 +136,21 @@ class Options(Settings):
             object.__setattr__(self, name, value)  # frozen: set once, here
 
         given_hold, given_reclaim = self.max_hold, self.reclaim_after  # as given, for messages
-        for name in ("max_age", "max_idle", "health_check_interval", "max_hold", "reclaim_after"):
+        for name in (
+            "max_age",
+            "max_idle",
+            "health_check_interval",
+            "max_hold",
+            "reclaim_after",
+            "reconnect_timeout",
+        ):
             put(name, check_seconds(name, getattr(self, name), positive=True))
         if self.max_uses is not None:
             put("max_uses", check_size("max_uses", self.max_uses, 1))
         check_size("max_overflow", self.max_overflow)
         check_callable("check", self.check)
         check_callable("reset", self.reset)
+        check_callable("reconnect_failed", self.reconnect_failed)
         if self.health_check_interval is not None and self.check is None:
             raise ValueError("health_check_interval needs check= (the callable that checks an item)")
         if (
@@ -157,6 +168,12 @@ class Options(Settings):
             put("create_retry", None)
         elif retry is not None and not isinstance(retry, Backoff):
             raise TypeError(f"create_retry must be a bool, a Backoff or None, got {retry!r}")
+        if (self.reconnect_timeout is not None or self.reconnect_failed is not None) and not isinstance(
+            self.create_retry, Backoff
+        ):
+            raise ValueError(
+                "reconnect_timeout and reconnect_failed need create_retry= (the retries they watch)"
+            )
         put("report_leak_after", self.max_hold if self.max_hold is not None else self.reclaim_after)
         timed = any(
             getattr(self, name) is not None

@@ -28,6 +28,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 from eventlet_pools._backends import Backend
 from eventlet_pools._base import PoolBase, remove_identical
+from eventlet_pools.errors import PoolTimeout
 from eventlet_pools.lifecycle import Backoff, Record
 
 __all__ = ["Maintenance", "Upkeep"]
@@ -67,13 +68,39 @@ class Maintenance(PoolBase[T]):
                 self._need_upkeep_by(due)
 
     def _schedule_retry(self, error: Exception) -> None:
-        backoff = self._opts.create_retry
+        opts = self._opts
+        backoff = opts.create_retry
         assert isinstance(backoff, Backoff)  # True became Backoff() in Options
         self._create_error = error
+        now = self._clock()
+        if self._failing_since is None:
+            self._failing_since = now
+        elif opts.reconnect_timeout is not None and now - self._failing_since >= opts.reconnect_timeout:
+            self._failing_since = now  # (asked again after another reconnect_timeout)
+            if not self._reconnect_failed(error):
+                self._retry_due = None  # stop: a later get() starts again
+                self._retry_attempt = 0
+                self._waiters.fail_all(lambda: _gave_up(self, error))
+                return
         delay = backoff.delay(self._retry_attempt)
         self._retry_attempt += 1
         self._retry_due = self._clock() + delay
         self._need_upkeep_by(self._retry_due)
+
+    def _reconnect_failed(self, error: Exception) -> bool:
+        # Creates failed for reconnect_timeout: ask reconnect_failed(pool)
+        # whether to go on (True, unless it returns False).
+        hook = self._opts.reconnect_failed
+        if hook is None:
+            logger.error(
+                "%r could not create an item for %s s: %r", self, self._opts.reconnect_timeout, error
+            )
+            return True
+        try:
+            return self._backend.call_hook(hook, self) is not False
+        except Exception:
+            logger.exception("reconnect_failed(%r) raised; retrying goes on", self)
+            return True
 
     def _upkeep_round(self) -> Optional[float]:
         """One maintenance round; returns the clock reading the next is due."""
@@ -310,3 +337,10 @@ def _run(ref: weakref.ref[Maintenance[Any]], alarm: Any, upkeep_ref: weakref.ref
             logger.exception("maintenance round of %r raised; retrying in %s s", pool, _ROUND_ERROR_DELAY)
             delay = _ROUND_ERROR_DELAY
         del pool, upkeep
+
+
+def _gave_up(pool: Any, error: Exception) -> PoolTimeout:
+    # What a caller waiting gets when reconnect_failed stops the retries.
+    timeout = PoolTimeout(f"{pool!r} stopped retrying create() (reconnect_failed): {error!r}")
+    timeout.__cause__ = error
+    return timeout

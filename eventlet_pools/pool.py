@@ -132,6 +132,13 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         ``min_size`` at construction: the pool comes up regardless); a
         waiting caller whose timeout passes first gets a PoolTimeout whose
         ``__cause__`` is the creation error.
+      reconnect_timeout: with ``create_retry``: seconds of failing creates
+        after which ``reconnect_failed`` is called (and again after each
+        further ``reconnect_timeout``); without it, an error is logged.
+      reconnect_failed: ``reconnect_failed(pool)`` (may be async on
+        asyncio): returns False to stop retrying (the callers waiting get a
+        PoolTimeout chained to the creation error; a later get() starts
+        again), anything else to go on.
       clock: monotonic clock in seconds for every time-based option; by
         default the backend's (``time.monotonic``).
       max_waiting: most callers waiting in line at once; a get() that would
@@ -208,6 +215,8 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         max_hold: Optional[float] = None,
         reclaim_after: Optional[float] = None,
         create_retry: Union[bool, Backoff, None] = None,
+        reconnect_timeout: Optional[float] = None,
+        reconnect_failed: Optional[Callable[[Any], Any]] = None,
         clock: Optional[Callable[[], float]] = None,
         backend: str = "auto",
         max_waiting: Optional[int] = None,
@@ -244,6 +253,8 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             max_hold=max_hold,
             reclaim_after=reclaim_after,
             create_retry=create_retry,
+            reconnect_timeout=reconnect_timeout,
+            reconnect_failed=reconnect_failed,
         )
         self._timeout = check_seconds("timeout", timeout)
         # Everything that differs between runtimes comes from the backend.
@@ -297,6 +308,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         self._retry_due: Optional[float] = None
         self._retry_attempt = 0
         self._create_error: Optional[Exception] = None
+        self._failing_since: Optional[float] = None  # a streak of failed creates began
         # Tasks finishing an async dispose() started from synchronous code
         # (asyncio): aclose() waits for them.
         self._pending_hooks: set[Any] = set()
@@ -1160,6 +1172,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             if self._create_error is not None:  # create() works again
                 self._create_error = None
                 self._retry_attempt = 0
+                self._failing_since = None
         return new
 
     # ------------------------------------------------------------------

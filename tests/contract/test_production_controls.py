@@ -331,3 +331,47 @@ def test_drain_replaces_free_items_now_and_checked_out_ones_as_they_come_back(ru
         runner.check(pool, tracker, settled=True)
 
     runner.run(body)
+
+
+def test_reconnect_failed_is_asked_after_reconnect_timeout_and_can_stop(runner: Runner) -> None:
+    from eventlet_pools import Backoff
+    from tests.conftest import CreateFailed
+
+    def body() -> None:
+        tracker = runner.tracker()
+        tracker.fail_always = True  # the server is down
+        asked: list[Any] = []
+        answers = [True, False]  # go on once, then stop
+
+        def reconnect_failed(pool: Any) -> bool:
+            asked.append(pool)
+            return answers[len(asked) - 1]
+
+        pool = runner.pool(
+            tracker,
+            max_size=1,
+            create_retry=Backoff(first=0.005, cap=0.005, jitter=0),
+            reconnect_timeout=0.02,
+            reconnect_failed=reconnect_failed,
+        )
+        waiter = runner.spawn(pool.get, True, 30)  # its create fails: retried
+        runner.until(lambda: len(asked) == 2)
+        assert asked[0] is pool
+        with pytest.raises(PoolTimeout, match="stopped retrying") as info:
+            waiter.wait()  # stopped: the waiter is told
+        assert isinstance(info.value.__cause__, CreateFailed)
+        assert pool.stats().config.reconnect_failed is True
+        tracker.fail_always = False  # a later get() starts again
+        pool.put(pool.get(True, 10))
+        runner.check(pool, tracker, settled=True)
+
+    runner.run(body)
+
+
+def test_reconnect_options_need_create_retry() -> None:
+    with pytest.raises(ValueError, match="need create_retry"):
+        Pool(create=object, reconnect_timeout=5)
+    with pytest.raises(TypeError, match="reconnect_failed"):
+        Pool(create=object, create_retry=True, reconnect_failed=3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="reconnect_timeout"):
+        Pool(create=object, create_retry=True, reconnect_timeout=0)
