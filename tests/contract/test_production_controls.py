@@ -375,3 +375,77 @@ def test_reconnect_options_need_create_retry() -> None:
         Pool(create=object, create_retry=True, reconnect_failed=3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="reconnect_timeout"):
         Pool(create=object, create_retry=True, reconnect_timeout=0)
+
+
+def test_cancelled_check_all_wait_and_drain_lose_no_capacity() -> None:
+    import asyncio
+
+    from eventlet_pools import Backoff
+
+    async def main() -> None:
+        started = asyncio.Event()
+        slow = [False]
+
+        async def slow_check(item: object) -> bool:
+            if slow[0]:  # (only the check_all() below is slow)
+                started.set()
+                await asyncio.sleep(10)
+            return True
+
+        pool: Pool[object] = Pool(min_size=2, max_size=2, create=object, check=slow_check, backend="asyncio")
+        items = [await pool.aget(), await pool.aget()]
+        for item in items:
+            await pool.aput(item)
+        slow[0] = True
+        checking = asyncio.create_task(pool.acheck_all())
+        await started.wait()
+        checking.cancel()  # mid-check: the item under check is dropped, its slot kept
+        with pytest.raises(asyncio.CancelledError):
+            await checking
+        slow[0] = False
+        got = [await pool.aget(), await pool.aget()]  # both slots still serve
+        for item in got:
+            await pool.aput(item)
+        assert pool.current_size == 2
+
+        def down() -> object:
+            raise RuntimeError("down")
+
+        unready: Pool[object] = Pool(
+            min_size=1, create=down, create_retry=Backoff(first=5), backend="asyncio"
+        )
+        waiting = asyncio.create_task(unready.await_ready(20))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert unready._ready_lines == []  # left no waiter behind
+        unready.close()
+
+        gate = asyncio.Event()
+
+        async def slow_create() -> object:
+            await gate.wait()
+            return object()
+
+        refilling: Pool[object] = Pool(min_size=0, max_size=2, create=slow_create, backend="asyncio")
+        held = await asyncio.wait_for(_first(refilling, gate), 5)
+        await refilling.aput(held)
+        refilling._min_size = 1  # (so that drain() refills, through the slow create)
+        gate.clear()
+        draining = asyncio.create_task(refilling.adrain())
+        await asyncio.sleep(0.01)
+        draining.cancel()  # mid-refill: the reserved slot comes back
+        with pytest.raises(asyncio.CancelledError):
+            await draining
+        assert refilling.current_size == 0
+        gate.set()
+        await refilling.aput(await refilling.aget())
+        assert refilling.current_size == 1
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+async def _first(pool: Pool[Any], gate: Any) -> Any:
+    gate.set()
+    return await pool.aget()
