@@ -449,3 +449,35 @@ def test_cancelled_check_all_wait_and_drain_lose_no_capacity() -> None:
 async def _first(pool: Pool[Any], gate: Any) -> Any:
     gate.set()
     return await pool.aget()
+
+
+def test_an_async_reconnect_failed_is_awaited() -> None:
+    import asyncio
+
+    from eventlet_pools import Backoff
+
+    def down() -> object:
+        raise RuntimeError("down")
+
+    async def main() -> int:
+        asked: list[Any] = []
+
+        async def reconnect_failed(pool: Any) -> bool:
+            await asyncio.sleep(0)
+            asked.append(pool)
+            return False  # stop
+
+        pool: Pool[object] = Pool(
+            max_size=1,
+            create=down,
+            create_retry=Backoff(first=0.005, cap=0.005, jitter=0),
+            reconnect_timeout=0.02,
+            reconnect_failed=reconnect_failed,
+            backend="asyncio",
+        )
+        with pytest.raises(PoolTimeout, match="stopped retrying"):
+            await pool.aget(timeout=20)
+        pool.close()
+        return len(asked)
+
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == 1
