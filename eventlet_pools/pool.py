@@ -541,6 +541,12 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
                 f"{call} is for pools with backend='asyncio'; {self!r} uses {self._backend.name!r}"
             )
 
+    def _refuse_plain_call(self, call: str, instead: str) -> None:
+        # On asyncio, a call that may await (a hook, a wait) runs only in
+        # the bridge of its a-method, never from plain code.
+        if self._backend.is_async and not in_bridge():
+            raise PoolError(f"{call} on an asyncio pool: use await pool.{instead}()")
+
     async def aput(self, item: T) -> None:
         """put() for async code. It never waits for other holders; with
         lifecycle options it runs in a bridge greenlet, where an async
@@ -664,12 +670,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             return
         self._suspended = False
         self._set_mode()
-        free = self._free
-        while free and (self._revoked or self._waiters):
-            if self._revoked:  # they were ahead of everyone in line
-                self._hand_to_revoked(free.popleft())
-            else:
-                self._waiters.grant(free.popleft())
+        self._serve_free()
         self._grant_free_capacity()
 
     @guarded
@@ -689,8 +690,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         """
         if self._opts.check is None:
             raise ValueError("check_all() needs a pool made with check=")
-        if self._backend.is_async and not in_bridge():
-            raise PoolError("check_all() on an asyncio pool: use await pool.acheck_all()")
+        self._refuse_plain_call("check_all()", "acheck_all")
         failed = self._counts.checks_failed
         self._check_free(every=True)
         self._refill()
@@ -719,8 +719,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         """
         if self._closed:
             raise PoolClosed(f"drain() of {self!r}")
-        if self._backend.is_async and not in_bridge():
-            raise PoolError("drain() on an asyncio pool: use await pool.adrain()")
+        self._refuse_plain_call("drain()", "adrain")
         out = self._size - len(self._free) - self._creating
         if out > 0:
             self._fresh = {}
@@ -764,8 +763,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             raise PoolClosed(f"wait() on {self!r}")
         if self._is_ready():
             return
-        if self._backend.is_async and not in_bridge():
-            raise PoolError("wait() on an asyncio pool: use await pool.await_ready()")
+        self._refuse_plain_call("wait()", "await_ready")
         line = self._backend.waiter_queue()
         self._ready_lines.append(line)
         try:
@@ -817,11 +815,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         self._free = items
         self._push_cap = -1
         self.order_as_stack = self._order_as_stack  # rebind _push to the new deque
-        # Items must not sit free while greenthreads wait for one.
-        while items and self._revoked and not self._suspended:
-            self._hand_to_revoked(items.popleft())
-        while items and self._waiters and not self._suspended:
-            self._waiters.grant(items.popleft())
+        self._serve_free()
 
     @property
     def current_size(self) -> int:
@@ -1198,7 +1192,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
     def _return_item(self, item: T) -> None:
         # Where a returning item goes: disposed (closed, shrunk, overflow,
         # made before a drain()), to the first waiter, or into free_items.
-        if self._fresh is not None and self._fresh.get(id(item)) is not item:
+        if self._made_before_drain(item):
             self._drop(item, "drained")
             return
         size = self._size
@@ -1234,6 +1228,22 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         logger.warning("%r was put back into %r with nothing checked out; disposing it", item, self)
         self._dispose_quietly(item, "stray")
 
+    def _serve_free(self) -> None:
+        # No item sits free while somebody waits (unless suspended): the
+        # waiters whose slot a shrink took back first, then the line.
+        if self._suspended:
+            return
+        free = self._free
+        while free and self._revoked:
+            self._hand_to_revoked(free.popleft())
+        while free and self._waiters:
+            self._waiters.grant(free.popleft())
+
+    def _made_before_drain(self, item: T) -> bool:
+        # While a drain() is under way: an item it did not see made.
+        fresh = self._fresh
+        return fresh is not None and fresh.get(id(item)) is not item
+
     def _nothing_out(self) -> bool:
         return len(self._free) + self._creating >= self._size
 
@@ -1243,8 +1253,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
 
     def _drop(self, item: T, reason: str, error: Optional[Exception] = None) -> None:
         # A checked-out item leaves for good; its slot goes to the next waiter.
-        fresh = self._fresh
-        if fresh is not None and fresh.get(id(item)) is not item:
+        if self._made_before_drain(item):
             self._drain_old -= 1  # one more made before drain() is gone
             if self._drain_old <= 0:
                 self._fresh = None
