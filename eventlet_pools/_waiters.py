@@ -104,17 +104,16 @@ class _Cancel:
         self.cancel = cancel
 
 
-# id() of a gevent hub -> its _GeventHub (a hub made anew where an ended
-# one was gets a new one: the identity is checked).
-_gevent_hubs: dict[int, _GeventHub] = {}
+# gevent hub (one per thread) -> its _GeventHub.
+_gevent_hubs: dict[Any, _GeventHub] = {}
 
 
 def get_gevent_hub() -> _GeventHub:
     """gevent's hub of this thread, as :class:`_GeventHub`."""
     hub = _gevent_get_hub()
-    adapter = _gevent_hubs.get(id(hub))
-    if adapter is None or adapter.greenlet is not hub:
-        adapter = _gevent_hubs[id(hub)] = _GeventHub(hub)
+    adapter = _gevent_hubs.get(hub)
+    if adapter is None:
+        adapter = _gevent_hubs[hub] = _GeventHub(hub)
     return adapter
 
 

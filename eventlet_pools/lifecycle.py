@@ -104,6 +104,9 @@ class Settings:
         return values
 
 
+# The options in seconds that set deadlines for maintenance to watch.
+_DEADLINES = ("max_age", "max_idle", "health_check_interval", "max_hold", "reclaim_after")
+
 # The options that hold callables (or a Backoff), not plain numbers.
 _HOOKS = ("check", "reset", "create_retry", "reconnect_failed")
 
@@ -136,14 +139,7 @@ class Options(Settings):
             object.__setattr__(self, name, value)  # frozen: set once, here
 
         given_hold, given_reclaim = self.max_hold, self.reclaim_after  # as given, for messages
-        for name in (
-            "max_age",
-            "max_idle",
-            "health_check_interval",
-            "max_hold",
-            "reclaim_after",
-            "reconnect_timeout",
-        ):
+        for name in (*_DEADLINES, "reconnect_timeout"):
             put(name, check_seconds(name, getattr(self, name), positive=True))
         if self.max_uses is not None:
             put("max_uses", check_size("max_uses", self.max_uses, 1))
@@ -175,17 +171,7 @@ class Options(Settings):
                 "reconnect_timeout and reconnect_failed need create_retry= (the retries they watch)"
             )
         put("report_leak_after", self.max_hold if self.max_hold is not None else self.reclaim_after)
-        timed = any(
-            getattr(self, name) is not None
-            for name in (
-                "max_age",
-                "max_idle",
-                "health_check_interval",
-                "max_hold",
-                "reclaim_after",
-                "create_retry",
-            )
-        )
+        timed = any(getattr(self, name) is not None for name in (*_DEADLINES, "create_retry"))
         put("timed", timed)
         put(
             "any_set",
