@@ -24,6 +24,22 @@ def run(main: Callable[[], Awaitable[R]]) -> R:
     return asyncio.run(asyncio.wait_for(main(), 50))
 
 
+async def occupy(pool: AsyncWorkerPool) -> tuple[threading.Event, Any]:
+    """Submit a call that holds a worker thread until the returned gate is
+    set; returns once it runs (and its future, whose result is "ran")."""
+    gate = threading.Event()
+    running = threading.Event()
+
+    def block() -> str:
+        running.set()
+        gate.wait(20)
+        return "ran"
+
+    future = pool.submit_nowait(block)
+    await asyncio.to_thread(running.wait, 20)
+    return gate, future
+
+
 async def until(predicate: Callable[[], bool]) -> None:
     deadline = time.monotonic() + 20
     while not predicate():
@@ -75,16 +91,8 @@ def test_complete_map_and_friends_keep_input_order_and_raise() -> None:
 def test_priority_then_arrival_order() -> None:
     async def main() -> list[str]:
         async with AsyncWorkerPool(1) as pool:
-            gate = threading.Event()
             order: list[str] = []
-            started = threading.Event()
-
-            def block() -> None:
-                started.set()
-                gate.wait(20)
-
-            pool.submit_nowait(block)
-            await asyncio.to_thread(started.wait, 20)
+            gate, _ = await occupy(pool)
             for name, priority in [("a", 5), ("b", 1), ("c", 3), ("d", 1), ("e", -2)]:
                 pool.submit_nowait(order.append, name, priority=priority)
             gate.set()
@@ -97,16 +105,8 @@ def test_priority_then_arrival_order() -> None:
 def test_bounded_queue_producers_wait_in_line_and_leave_it_when_cancelled() -> None:
     async def main() -> None:
         async with AsyncWorkerPool(1, qsize=1) as pool:
-            gate = threading.Event()
             order: list[str] = []
-            running = threading.Event()
-
-            def block() -> None:
-                running.set()
-                gate.wait(20)
-
-            pool.submit_nowait(block)
-            await asyncio.to_thread(running.wait, 20)
+            gate, _ = await occupy(pool)
             pool.submit_nowait(order.append, "queued")
             with pytest.raises(PoolFull):
                 pool.submit_nowait(order.append, "refused")
@@ -136,16 +136,7 @@ def test_bounded_queue_producers_wait_in_line_and_leave_it_when_cancelled() -> N
 def test_shutdown_fails_waiting_producers_and_runs_or_cancels_pending(cancel: bool) -> None:
     async def main() -> None:
         pool = AsyncWorkerPool(1, qsize=2)
-        gate = threading.Event()
-        running = threading.Event()
-
-        def block() -> str:
-            running.set()
-            gate.wait(20)
-            return "ran"
-
-        first = pool.submit_nowait(block)
-        await asyncio.to_thread(running.wait, 20)
+        gate, first = await occupy(pool)
         queued = [pool.submit_nowait(lambda n=n: n) for n in range(2)]
         producer = asyncio.create_task(pool.submit(print))
         await until(lambda: pool.waiting() == 3)
