@@ -142,6 +142,8 @@ class PoolBase(Generic[T]):
     _listeners: dict[str, tuple[Listener, ...]]
     _gets: int
     _counts: Counters
+    _timeouts_before: int
+    _took: float
 
     if TYPE_CHECKING:
         # The core (pool.py).

@@ -96,9 +96,16 @@ class Observed(PoolBase[T]):
         (sizes are the current ones either way)."""
         with self._guard:
             snapshot = self.stats()
+            self._timeouts_before += snapshot.timeouts
             self._counts = Counters()
             self._gets = 0
         return snapshot
+
+    def timeouts_total(self) -> int:
+        """Gets that timed out since the pool was made: unlike
+        ``stats().timeouts``, never started again by :meth:`pop_stats` (a
+        running total for a metrics counter)."""
+        return self._timeouts_before + self._counts.timeouts
 
     def status(self) -> str:
         """One human-readable line: sizes, the main counters, recent waits."""

@@ -34,6 +34,7 @@ class TrackedPath(PoolBase[T]):
         # replace what fails, and keep waiting through create errors while
         # create_retry is on and time is left.
         clock = self._clock
+        started = clock()
         retry = self._opts.create_retry is not None
         wait = check_get_args(block, timeout)
         if wait is None:
@@ -89,7 +90,7 @@ class TrackedPath(PoolBase[T]):
                 if deadline is not None:
                     remaining = max(0.0, deadline - clock())
                 continue
-            return self._check_out(item, rec)
+            return self._check_out(item, rec, started)
 
     def _fit_for_checkout(self, item: T, rec: Record, deadline: Optional[float] = None) -> bool:
         # Age, then check(): False disposes the item and leaves its
@@ -134,7 +135,7 @@ class TrackedPath(PoolBase[T]):
         self._dispose_quietly(item, reason, error)
         return False
 
-    def _check_out(self, item: T, rec: Record) -> T:
+    def _check_out(self, item: T, rec: Record, started: float) -> T:
         opts = self._opts
         now = self._clock()
         rec.uses += 1
@@ -147,7 +148,8 @@ class TrackedPath(PoolBase[T]):
         listeners = self._listeners.get("checkout")
         if listeners:
             try:
-                deliver(listeners, PoolEvent("checkout", self, item), self._call_listener)
+                event = PoolEvent("checkout", self, item, waited=now - started)
+                deliver(listeners, event, self._call_listener)
             except BaseException:
                 self._put_back(item, rec)
                 raise
@@ -172,6 +174,8 @@ class TrackedPath(PoolBase[T]):
             return
         elif rec.out_since is None:
             raise PoolError(f"{item!r} is not checked out of {self!r} (returned twice?)")
+        # (Unknown for an item checked out before tracking started.)
+        held = None if rec.out_since is None else clock() - rec.out_since
         rec.out_since = None
         rec.stack = None
         opts = self._opts
@@ -195,7 +199,7 @@ class TrackedPath(PoolBase[T]):
         listeners = self._listeners.get("checkin")
         try:
             if listeners:
-                deliver(listeners, PoolEvent("checkin", self, item), self._call_listener)
+                deliver(listeners, PoolEvent("checkin", self, item, held=held), self._call_listener)
         finally:
             if reason is None:
                 self._put_back(item, rec)

@@ -59,8 +59,14 @@ class PoolEvent:
       error: for ``create_failed``, what ``create()`` raised; for a
         ``dispose`` with reason ``check_failed``/``reset_failed``, the
         exception if one was raised.
-      held: for ``leak``, seconds the item had been checked out.
+      held: for ``leak``, seconds the item had been checked out; for
+        ``checkin``, seconds it was out (``None`` for the shared item of a
+        :class:`~eventlet_pools.StaticPool`, and for an item checked out
+        before the first checkout/checkin listener came).
       stack: for ``leak``, where it was checked out (formatted traceback).
+      waited: for ``checkout``, seconds the get() took: waiting in line,
+        creating and checking the item.
+      took: for ``create``, seconds ``create()`` took.
     """
 
     name: str
@@ -70,6 +76,8 @@ class PoolEvent:
     error: Optional[BaseException] = None
     held: Optional[float] = None
     stack: Optional[str] = None
+    waited: Optional[float] = None
+    took: Optional[float] = None
 
 
 Listener = Callable[[PoolEvent], Any]

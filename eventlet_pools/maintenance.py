@@ -245,7 +245,7 @@ class Maintenance(PoolBase[T]):
             # the first waiter, the capacity a backoff held back to the rest.
             self._put_back(new, self._record_of(new))
             self._grant_free_capacity()
-            self._emit("create", new)
+            self._emit("create", new, took=self._took)
 
     def _next_due(self) -> Optional[float]:
         opts = self._opts

@@ -162,8 +162,8 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         not > 0, ``min_size > max_size``, ``health_check_interval`` without
         ``check``, ``reclaim_after`` shorter than ``max_hold``, or an
         unknown backend.
-      Anything ``create()`` raises while filling ``min_size`` (the items
-        already made are disposed), unless ``create_retry`` is set.
+      Exception: whatever ``create()`` raises while filling ``min_size``
+        (the items already made are disposed), unless ``create_retry`` is set.
     """
 
     # A put() with nothing checked out raises PoolError when true; when false
@@ -296,6 +296,10 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         # slow paths only.
         self._gets = 0
         self._counts = Counters()
+        # Timeouts counted before the last pop_stats() (for a running total).
+        self._timeouts_before = 0
+        # How long the last create() took (for the create event).
+        self._took = 0.0
         self._listeners: dict[str, tuple[Listener, ...]] = {}
         # Per-item records, kept only while _managed (see lifecycle.py).
         self._records: dict[int, Record] = {}
@@ -365,9 +369,9 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         Raises:
           PoolTimeout: nothing came in time (or at once, with block=False).
           PoolClosed: the pool is closed, or was closed while waiting.
-          Whatever ``create()`` raises; the capacity goes back. (With
-          ``create_retry``, a PoolTimeout chained to it once the timeout
-          has passed.)
+          Exception: whatever ``create()`` raises; the capacity goes back.
+            (With ``create_retry``, a PoolTimeout chained to it once the
+            timeout has passed.)
         """
         free_items = self._free
         # _get_gate is true when options (or threads) need the slow path.
@@ -436,7 +440,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
                     pool.discard(conn)
 
         Raises:
-          As :meth:`get`.
+          Exception: as :meth:`get`.
         """
         context: _ItemContext[T] = _new_context(_ItemContext)
         context._pool = self
@@ -453,8 +457,8 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         ``timeout`` is given (as :meth:`item` calls it).
 
         Raises:
-          As :meth:`get`; PoolError if the pool's backend is not asyncio
-          and no item is free.
+          PoolError: the pool's backend is not asyncio and no item is free.
+          Exception: as :meth:`get`.
         """
         free_items = self._free
         if free_items and (self._aget_native or (self._plain_get and not self._get_gate)):
@@ -560,7 +564,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         """``async with pool.aitem() as x:``: :meth:`item` for asyncio pools.
 
         Raises:
-          As :meth:`aget`.
+          Exception: as :meth:`aget`.
         """
         context: _AsyncItemContext[T] = _new_context(_AsyncItemContext)
         context._pool = self
@@ -1139,7 +1143,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             rec.fresh = True
         if "create" in self._listeners:
             try:
-                self._emit("create", new)
+                self._emit("create", new, took=self._took)
             except BaseException:
                 self._put_back(new, rec)
                 raise
@@ -1149,7 +1153,13 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         # create() plus what every creation is counted and recorded as.
         try:
             # The slot is reserved: others may go on while this creates.
-            new: T = self._backend.call_hook(self.create)
+            if "create" in self._listeners:
+                # Timed for the create event (which its caller emits).
+                began = self._clock()
+                new: T = self._backend.call_hook(self.create)
+                self._took = self._clock() - began
+            else:
+                new = self._backend.call_hook(self.create)
             if new is None:  # a create() that forgot its return
                 raise TypeError(f"create() of {self!r} returned None, not an item")
         except AwaitNeeded:
@@ -1482,7 +1492,7 @@ class Channel(Generic[T]):
         else a new one if there is room, else the next item put() back.
 
         Raises:
-          As :meth:`Pool.get`.
+          Exception: as :meth:`Pool.get`.
         """
         return Pool.get(self._pool, block, timeout)
 

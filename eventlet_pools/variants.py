@@ -143,9 +143,10 @@ class StaticPool(Pool[T]):
           PoolTimeout: the item is being created and ``block`` is False or
             the timeout passed first.
           PoolClosed: the pool is closed.
-          Whatever ``create()`` raises.
+          Exception: whatever ``create()`` raises.
         """
         self._gets += 1
+        began = self._clock()
         wait = self._timeout if timeout is None else check_seconds("timeout", timeout)
         counts = self._counts
         front = False
@@ -155,10 +156,10 @@ class StaticPool(Pool[T]):
             if self._shared:
                 item = self._shared[0]
                 self._holds += 1
-                self._emit("checkout", item)
+                self._emit("checkout", item, waited=self._clock() - began)
                 return item
             if not self._creating:
-                return self._make()
+                return self._make(began)
             if not block or wait == 0:
                 counts.timeouts += 1
                 raise PoolTimeout(f"the item of {self!r} is still being created")
@@ -227,7 +228,7 @@ class StaticPool(Pool[T]):
         if self._shared and not self._holds:
             self._retire_shared("closed")
 
-    def _make(self) -> T:
+    def _make(self, began: float) -> T:
         self._creating = 1
         self._size = 1
         try:
@@ -246,8 +247,8 @@ class StaticPool(Pool[T]):
         self._holds += 1
         while self._waiters:
             self._waiters.grant(None)
-        self._emit("create", new)
-        self._emit("checkout", new)
+        self._emit("create", new, took=self._took)
+        self._emit("checkout", new, waited=self._clock() - began)
         return new
 
     def _pass_turn(self, _granted: Any) -> None:
@@ -325,8 +326,8 @@ class GreenthreadLocalPool(Pool[T]):
         """Return this greenthread's item, checking one out on first use.
 
         Raises:
-          As :meth:`Pool.get <eventlet_pools.Pool.get>`, on the first get()
-          of a greenthread only.
+          Exception: as :meth:`Pool.get <eventlet_pools.Pool.get>`, on the
+            first get() of a greenthread only.
         """
         owner = self._backend.current()
         key = id(owner)
@@ -468,7 +469,7 @@ class AssertionPool(Pool[T]):
         Raises:
           AssertionError: the item is already checked out (or being created).
           PoolClosed: the pool is closed.
-          Whatever ``create()`` raises.
+          Exception: whatever ``create()`` raises.
         """
         if self._closed:
             raise PoolClosed(f"get() from {self!r}")

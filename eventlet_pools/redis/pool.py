@@ -81,7 +81,7 @@ class RedisToken(Token):
     ``valid_until``.
     """
 
-    __slots__ = ("__weakref__", "_lined", "epoch", "fence", "id", "pool", "valid_until")
+    __slots__ = ("__weakref__", "_lined", "_since", "epoch", "fence", "id", "pool", "valid_until")
 
     def __init__(
         self,
@@ -107,6 +107,8 @@ class RedisToken(Token):
         self.valid_until = valid_until
         # Granted to a waiter: Redis keeps its fence until it is released.
         self._lined = lined
+        # time.monotonic() when it was granted (for use-time metrics).
+        self._since = 0.0
 
     def __repr__(self) -> str:
         return f"<RedisToken {self.id} of {self.pool.key!r}>"
@@ -239,6 +241,10 @@ class RedisTokenPool:
         # Callers of this process waiting in line: token id -> (their
         # one-waiter queue, their entry in the Redis queue).
         self._local: dict[str, tuple[Any, str]] = {}
+        # What eventlet_pools.otel watches: objects with checked_out(waited)
+        # and checked_in(held), and the gets that timed out so far.
+        self._observers: tuple[Any, ...] = ()
+        self._timeouts = 0
         self._service: Any = None  # the service, while it runs
         # asyncio: the tasks of _spawn, kept until done (the loop itself
         # holds tasks only weakly).
@@ -300,9 +306,10 @@ class RedisTokenPool:
             raise
         status = int(reply[0])
         if status == 1:
-            return self._hold(token_id, int(reply[1]), sent + self._lease)
+            return self._hold(token_id, int(reply[1]), sent + self._lease, sent)
         _status, _fence, server_ms, since, _epoch = reply
         if status == -1:
+            self._timeouts += 1
             raise PoolTimeout(f"pool {self.key!r} is full (max_size {self._max_size})")
         # Our grant comes after ``since`` on the stream: read from there on
         # (or from where the service is, if that is earlier).
@@ -325,7 +332,7 @@ class RedisTokenPool:
             with self._guard:
                 self._local.pop(token_id, None)
             try:
-                kept = self._leave_line(token_id, entry, keep_grant=True)
+                kept = self._leave_line(token_id, entry, keep_grant=True, began=sent)
             except BackendError:
                 raise
             except BaseException:
@@ -333,13 +340,14 @@ class RedisTokenPool:
                 raise
             if kept is not None:
                 return kept  # granted just before we gave up
+            self._timeouts += 1
             raise PoolTimeout(f"waited {wait} s for a slot of pool {self.key!r}")
         # The grant's message says when (server clock) it was made, which is
         # after our ACQUIRE read the clock: the lease runs from at least
         # ``sent`` plus that difference, in this process's time.
         _token, fence, granted_ms = str(granted).split("|")
         valid_until = sent + (int(granted_ms) - int(server_ms)) / 1000 + self._lease
-        return self._hold(token_id, int(fence), valid_until, lined=True)
+        return self._hold(token_id, int(fence), valid_until, sent, lined=True)
 
     def put(self, token: RedisToken) -> None:
         """Release a slot; the first waiter (in any process) gets it.
@@ -358,6 +366,10 @@ class RedisTokenPool:
             raise LeaseLost(f"{token!r} is not a lease of {self!r}")
         if self._held.pop(token.id, None) is None:
             raise LeaseLost(f"{token!r} was already put back or its lease was lost")
+        if self._observers and token._since:
+            held = time.monotonic() - token._since
+            for observer in self._observers:
+                observer.checked_in(held)
         try:
             released = self._call("RELEASE", token.id, "1" if token._lined else "")
         except BackendError:
@@ -375,8 +387,9 @@ class RedisTokenPool:
         """Hold a slot for a ``with`` block; it is released when the block ends.
 
         Raises:
-          As :meth:`get`; :class:`LeaseLost` at the end of a block that
-          raised nothing, if the lease was lost meanwhile.
+          LeaseLost: at the end of a block that raised nothing, if the
+            lease was lost meanwhile.
+          Exception: as :meth:`get`.
         """
         token = self.get(True, timeout)
         try:
@@ -604,8 +617,15 @@ class RedisTokenPool:
         held, waiting, max_size, recovering, _epoch = self._call("STATUS")
         return int(held), int(waiting), int(max_size), bool(int(recovering))
 
-    def _hold(self, token_id: str, fence: int, valid_until: float, lined: bool = False) -> RedisToken:
+    def _hold(
+        self, token_id: str, fence: int, valid_until: float, began: float, lined: bool = False
+    ) -> RedisToken:
+        # ``began``: when the get() began (time.monotonic()), for the metrics.
         token = RedisToken(token_id, self, _text(self._seen), fence, valid_until, lined)
+        if self._observers:
+            token._since = now = time.monotonic()
+            for observer in self._observers:
+                observer.checked_out(now - began)
         # A token dropped without put() is released, not kept alive.
         ref = weakref.ref(token, lambda _ref: self._dropped(token_id))
         with self._guard:
@@ -649,10 +669,12 @@ class RedisTokenPool:
         # slot goes to the next waiter. (A grant is ``token|fence|clock``.)
         self._undo(self._release_quietly, str(grant).split("|", 1)[0])
 
-    def _leave_line(self, token_id: str, entry: str, keep_grant: bool = False) -> Optional[RedisToken]:
+    def _leave_line(
+        self, token_id: str, entry: str, keep_grant: bool = False, began: float = 0.0
+    ) -> Optional[RedisToken]:
         # Take a waiter out of the Redis line. Its token if it had been
         # granted the slot meanwhile and keeps it; otherwise such a slot
-        # passes on.
+        # passes on. ``began``: when its get() began (for the metrics).
         sent = time.monotonic()
         try:
             granted, fence, left_ms, _epoch = self._call("CANCEL", token_id, entry)
@@ -666,7 +688,7 @@ class RedisTokenPool:
         if not keep_grant:
             self._release_quietly(token_id)
             return None
-        return self._hold(token_id, int(fence), sent + int(left_ms) / 1000, lined=True)
+        return self._hold(token_id, int(fence), sent + int(left_ms) / 1000, began, lined=True)
 
     # ------------------------------------------------------------------
     # the service (a greenthread, a daemon thread or a task): notifications,

@@ -282,3 +282,45 @@ def test_maintenance_greenthread_ends_when_the_pool_is_collected() -> None:
     gc.collect()
     eventlet.sleep(0)
     assert thread.dead
+
+
+def test_events_carry_how_long_creating_waiting_and_holding_took(clock: FakeClock) -> None:
+    def slow_create() -> Item:
+        clock.now += 0.25  # create() takes a quarter of a second
+        return Item(0)
+
+    pool: Pool[Item] = Pool(max_size=1, create=slow_create, clock=clock)
+    seen: dict[str, list[PoolEvent]] = {name: [] for name in ("create", "checkout", "checkin")}
+    for name, events in seen.items():
+        pool.listen(name, events.append)
+    first = pool.get()
+    (created,) = seen["create"]
+    assert created.took == pytest.approx(0.25, abs=1e-6)
+    assert seen["checkout"][0].waited == pytest.approx(0.25, abs=1e-6)  # the get() made it
+    waiter = eventlet.spawn(pool.get, True, 10)
+    while pool.waiting() != 1:
+        eventlet.sleep(0)
+    clock.advance(2.0)
+    pool.put(first)  # held 2 s, then straight to the waiter
+    second = waiter.wait()
+    assert second is first
+    assert seen["checkin"][0].held == pytest.approx(2.0, abs=1e-6)
+    assert seen["checkout"][1].waited == pytest.approx(2.0, abs=1e-6)
+    clock.advance(0.5)
+    pool.put(second)
+    assert seen["checkin"][1].held == pytest.approx(0.5, abs=1e-6)
+    assert [event.took for event in seen["checkout"] + seen["checkin"]] == [None] * 4
+    pool.close()
+
+
+def test_timeouts_total_outlives_pop_stats() -> None:
+    pool: Pool[object] = Pool(max_size=1, create=object)
+    held = pool.get()
+    for _ in range(3):
+        with pytest.raises(PoolTimeout):
+            pool.get(False)
+    assert pool.pop_stats().timeouts == 3
+    with pytest.raises(PoolTimeout):
+        pool.get(timeout=0)
+    assert (pool.stats().timeouts, pool.timeouts_total()) == (1, 4)
+    pool.put(held)
