@@ -183,14 +183,18 @@ def run(
     db_path: Optional[str] = None,
     out: Any = sys.stdout,
     dsn: Optional[str] = None,
+    metrics: bool = False,
 ) -> int:
-    """Serve, load, and report; returns the process exit status."""
+    """Serve, load, and report; returns the process exit status. With
+    ``metrics``, both pools report OpenTelemetry metrics
+    (:mod:`eventlet_pools.otel`) and the summary prints them."""
     own_dir = None
     if db_path is None and dsn is None:
         own_dir = tempfile.mkdtemp(prefix="eventlet_pools_demo_")
         db_path = os.path.join(own_dir, "demo.sqlite3")
     database = open_database(dsn, db_path)
     demo = Demo(database, pool_size, outbound_limit, work_ms)
+    reader = _instrument(demo) if metrics else None
     sock = eventlet.listen(("127.0.0.1", 0), backlog=max(128, concurrency * 2))
     port = sock.getsockname()[1]
     server = eventlet.spawn(eventlet.wsgi.server, sock, demo.app, log=_Quiet(), log_output=False)
@@ -229,6 +233,8 @@ def run(
         clients.spawn_n(fetch, index)
     clients.waitall()
     elapsed = time.monotonic() - started
+    # Read before the pools close (a closed pool's items are gone).
+    metric_lines = _metric_lines(reader) if reader is not None else []
     server.kill()
     sock.close()
     demo.connections.close()
@@ -245,10 +251,50 @@ def run(
         f"p99 {_percentile(waits, 0.99) * 1e3:.2f} ms",
         file=out,
     )
+    if metric_lines:
+        print("metrics (OpenTelemetry, db.client.connection.*):", file=out)
+        for line in metric_lines:
+            print(f"  {line}", file=out)
     if own_dir is not None and db_path is not None:
         os.remove(db_path)
         os.rmdir(own_dir)
     return 0 if errors == 0 and done == requests else 1
+
+
+def _instrument(demo: Demo) -> Any:
+    # Both pools report to a meter provider of their own, read on demand.
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from eventlet_pools import otel
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    otel.instrument(demo.connections, provider, name="demo-db")
+    otel.instrument(demo.outbound, provider, name="demo-outbound")
+    return reader
+
+
+def _metric_lines(reader: Any) -> list[str]:
+    # One line per data point: name{attributes} value, or a histogram's
+    # count, sum and max.
+    lines = []
+    data = reader.get_metrics_data()
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                short = metric.name.removeprefix("db.client.connection.")
+                for point in metric.data.data_points:
+                    labels = ",".join(
+                        f"{key.removeprefix('db.client.connection.')}={value}"
+                        for key, value in sorted(point.attributes.items())
+                    )
+                    if hasattr(point, "value"):
+                        shown = str(point.value)
+                    else:
+                        shown = f"count={point.count} sum={point.sum:.4f}s max={point.max:.4f}s"
+                    lines.append(f"{short}{{{labels}}} {shown}")
+    return lines
 
 
 def _positive(text: str) -> int:
@@ -293,7 +339,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         help="database to use instead of sqlite3: postgresql://user@host:port/db or "
         "mysql://user:password@host:port/db (the demo makes and drops its own table)",
     )
+    parser.add_argument(
+        "--otel",
+        action="store_true",
+        help="report both pools' OpenTelemetry metrics (db.client.connection.*) and print them "
+        "(needs the extra otel: pip install 'eventlet_pools[otel]')",
+    )
     args = parser.parse_args(argv)
+    if args.otel:
+        try:
+            import opentelemetry.sdk.metrics  # noqa: F401
+        except ImportError:
+            parser.error("--otel needs the OpenTelemetry SDK: pip install 'eventlet_pools[otel]'")
     if args.dsn is not None and args.db is not None:
         parser.error("give --db (a sqlite3 file) or --dsn, not both")
     try:
@@ -308,6 +365,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         args.work_ms,
         args.db,
         dsn=args.dsn,
+        metrics=args.otel,
     )
 
 

@@ -26,6 +26,24 @@ def test_demo_serves_every_request_within_the_pool_size(tmp_path: object) -> Non
     assert re.search(r"p50 [\d.]+ ms, p99 [\d.]+ ms", text)
 
 
+def test_demo_prints_the_pools_opentelemetry_metrics() -> None:
+    out = io.StringIO()
+    assert demo.main(["--requests", "60", "--concurrency", "20", "--pool-size", "3", "--otel"]) == 0
+    status = demo.run(60, 20, 3, 4, 0.5, out=out, metrics=True)
+    text = out.getvalue()
+    assert status == 0, text
+    assert "metrics (OpenTelemetry, db.client.connection.*):" in text
+    # Every request checked a connection and a token out and back in.
+    for pool in ("demo-db", "demo-outbound"):
+        assert f"wait_time{{pool.name={pool}}} count=60 " in text
+        assert f"use_time{{pool.name={pool}}} count=60 " in text
+        assert f"count{{pool.name={pool},state=used}} 0" in text
+        assert f"timeouts{{pool.name={pool}}} 0" in text
+    assert "max{pool.name=demo-db} 3" in text
+    created = int(re.search(r"create_time\{pool.name=demo-db\} count=(\d+)", text).group(1))  # type: ignore[union-attr]
+    assert 1 <= created <= 3
+
+
 def test_demo_keeps_visits_in_the_given_database(tmp_path: object) -> None:
     import pathlib
     import sqlite3
