@@ -83,12 +83,14 @@ class BaseConnectionPool(Pool[Any]):
         :class:`ConnectTimeout`; ``None`` for no limit.
       cleanup: ``cleanup(conn)`` run on each connection that comes back;
         ``None`` for none.
-      *args, **kwargs: passed to ``db_module.connect``.
+      *args: passed to ``db_module.connect``.
+      **kwargs: passed to ``db_module.connect``.
 
     Raises:
       TypeError: ``db_module`` has no ``connect``; a bad argument type.
       ValueError: a negative duration or size, or ``min_size > max_size``.
-      Whatever connecting raises while opening ``min_size`` connections.
+      Exception: whatever connecting raises while opening ``min_size``
+        connections.
     """
 
     def __init__(
@@ -166,7 +168,8 @@ class BaseConnectionPool(Pool[Any]):
         """A connection in a wrapper; waits (in line) if all are in use.
 
         Raises:
-          As :meth:`Pool.get <eventlet_pools.Pool.get>`; ConnectTimeout.
+          ConnectTimeout: connecting took longer than ``connect_timeout``.
+          Exception: as :meth:`Pool.get <eventlet_pools.Pool.get>`.
         """
         return PooledConnectionWrapper(super().get(block, timeout), self)
 
@@ -307,8 +310,8 @@ class TpooledConnectionPool(BaseConnectionPool):
         return tpool.Proxy(conn, autowrap_names=("cursor",))
 
 
-#: As in eventlet.db_pool, the default pool is the thread-pooled one.
 ConnectionPool = TpooledConnectionPool
+"""As in eventlet.db_pool, the default pool is the thread-pooled one."""
 
 
 class GenericConnectionWrapper:
@@ -400,7 +403,8 @@ class DatabaseConnector:
       credentials: host -> connect keyword arguments (user, password...);
         the key ``'default'`` serves hosts not listed.
       conn_pool: the pool class (:data:`ConnectionPool` by default).
-      *args, **kwargs: passed to every pool (then to ``connect``).
+      *args: passed to every pool (then to ``connect``).
+      **kwargs: passed to every pool (then to ``connect``).
 
     Raises:
       TypeError: ``module`` has no ``connect``, or ``credentials`` is not a mapping.

@@ -219,7 +219,8 @@ class ConnectionPool:
         a Pool option that the pool sets itself (``create``, ``dispose``,
         ``reset``) or an unknown option is passed.
       ValueError: a bad size, duration or ``reset_on_return``.
-      Anything ``connect`` raises while opening ``min_size`` connections.
+      Exception: whatever ``connect`` raises while opening ``min_size``
+        connections.
     """
 
     def __init__(
@@ -263,7 +264,6 @@ class ConnectionPool:
         self._dead_seen_at = -float("inf")
         self._check_now = False  # check_all() runs: ping whatever the idle time
         self._reset = {"rollback": _rollback, "commit": _commit, None: None}[reset_on_return]
-        #: The underlying :class:`~eventlet_pools.Pool` of raw connections.
         self.pool: Pool[Any] = Pool(
             min_size,
             max_size,
@@ -277,6 +277,7 @@ class ConnectionPool:
             reset=self._reset_connection if self._reset is not None else None,
             **pool_options,
         )
+        """The underlying :class:`~eventlet_pools.Pool` of raw connections."""
         # The pool's clock (``clock=`` or its backend's) dates checks too.
         self._clock: Callable[[], float] = self.pool._clock
 
@@ -290,7 +291,8 @@ class ConnectionPool:
         Raises:
           PoolTimeout: none came free in time.
           PoolClosed: the pool is closed.
-          Whatever the driver's connect raises when a new one is opened.
+          Exception: whatever the driver's connect raises when a new one is
+            opened.
         """
         conn = self.pool.get(True, timeout)
         try:
@@ -310,7 +312,7 @@ class ConnectionPool:
         manager), so the block costs no generator.
 
         Raises:
-          As :meth:`connect`.
+          Exception: as :meth:`connect`.
         """
         return self.connect(timeout)
 
@@ -324,7 +326,8 @@ class ConnectionPool:
         are awaited.
 
         Raises:
-          As :meth:`connect`; PoolError if the pool's backend is not asyncio.
+          PoolError: the pool's backend is not asyncio.
+          Exception: as :meth:`connect`.
         """
         conn = await self.pool.aget(True, timeout)
         try:
@@ -339,7 +342,7 @@ class ConnectionPool:
         exceptions and cancellation).
 
         Raises:
-          As :meth:`aconnect`.
+          Exception: as :meth:`aconnect`.
         """
         return _AsyncCheckout(self, timeout)
 
@@ -975,7 +978,7 @@ class ManagedModule:
 
         Raises:
           TypeError: an argument is unhashable, so no pool can be keyed by it.
-          As :meth:`ConnectionPool.connect`.
+          Exception: as :meth:`ConnectionPool.connect`.
         """
         return self.get_pool(*args, **kwargs).connect()
 

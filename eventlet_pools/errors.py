@@ -99,5 +99,5 @@ class BackendError(PoolError):
 
     def __init__(self, message: str, cause: BaseException | None = None) -> None:
         super().__init__(message)
-        #: The backend client's exception.
         self.cause = cause
+        """The backend client's exception."""

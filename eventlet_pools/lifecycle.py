@@ -78,7 +78,7 @@ class Backoff:
 class Settings:
     """The lifecycle options of a pool, declared once (see :class:`Pool`).
 
-    :class:`Options` (what a pool runs with) and
+    ``Options`` (what a pool runs with) and
     :class:`~eventlet_pools.stats.PoolConfig` (what its stats report) both
     take their fields from here.
     """

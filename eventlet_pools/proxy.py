@@ -162,7 +162,7 @@ class Proxy:
 
         Raises:
           PoolError: nothing was set yet.
-          As the pool's get(), when an item must be checked out.
+          Exception: as the pool's get(), when an item must be checked out.
         """
         engine = self._engine
         if engine is None:

@@ -100,7 +100,7 @@ class TokenPool(Pool[Token]):
         on the pool) drops the permit instead, as for other pools.
 
         Raises:
-          As :meth:`get`.
+          Exception: as :meth:`get`.
         """
         # A token of this kind comes back through Pool.put, run by its
         # __exit__ (the fast path inline): so only while put() is Pool's own.

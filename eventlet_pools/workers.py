@@ -132,8 +132,9 @@ class WorkFuture(concurrent.futures.Future):  # type: ignore[type-arg]
         """The task's result, waiting up to ``timeout`` seconds for it.
 
         Raises:
-          Whatever the task raised; ``concurrent.futures.CancelledError``
-          if it was cancelled; ``TimeoutError`` if it did not end in time.
+          concurrent.futures.CancelledError: the task was cancelled.
+          TimeoutError: it did not end in time.
+          Exception: whatever the task raised.
         """
         if self._green is None:
             return super().result(timeout)
@@ -360,7 +361,8 @@ class WorkerPool:
           ValueError: with ``strict``, iterables of different lengths (no
             result is returned; calls submitted and not started yet are
             cancelled).
-          The first exception a call raised, in input order (the same).
+          Exception: the first exception a call raised, in input order (the
+            same).
         """
         with self.imap(fn, *iterables, priority=priority, strict=strict) as results:
             return list(results)
@@ -986,9 +988,8 @@ class AsyncWorkerPool:
     the line; cancelling an awaited result cancels the call if it has not
     started (a running function cannot be interrupted: it finishes).
 
-    Args:
-      As :class:`WorkerPool`; ``max_workers`` defaults to ``min(32, cpu
-      count + 4)`` threads.
+    The arguments are :class:`WorkerPool`'s; ``max_workers`` defaults to
+    ``min(32, cpu count + 4)`` threads.
     """
 
     def __init__(
@@ -1113,8 +1114,8 @@ class AsyncWorkerPool:
 
         Raises:
           ValueError: with ``strict``, iterables of different lengths.
-          The first exception a call raised, in input order (the calls not
-          started are cancelled).
+          Exception: the first exception a call raised, in input order (the
+            calls not started are cancelled).
         """
         return await self._gather(fn, ((args, {}) for args in _zip(iterables, strict)), priority)
 
