@@ -50,7 +50,7 @@ def eventlet_source_tests() -> pathlib.Path:
     if (target / "pools_test.py").exists():
         return target
     with tempfile.TemporaryDirectory() as tmp:
-        pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:"]
+        pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", "eventlet"]
         subprocess.run(
             [*pip, "--dest", tmp, f"eventlet=={version}"],
             check=True,

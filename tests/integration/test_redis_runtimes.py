@@ -75,12 +75,22 @@ def run(server: RedisServer, main: Callable[[Any], Awaitable[R]]) -> R:
 # choosing the runtime
 
 
+def async_client(server: RedisServer) -> Any:
+    """An asyncio client made outside any loop, for the type checks only
+    (made in a loop: Python 3.9's asyncio.Lock() wants one)."""
+
+    async def make() -> Any:
+        return redis.asyncio.Redis(host=server.host, port=server.port)
+
+    return asyncio.run(make())
+
+
 def test_the_client_decides_the_runtime(server: RedisServer, client: redis.Redis) -> None:
     # eventlet is imported in this process: 'auto' with a plain client is
     # eventlet, as before; threads are asked for by name.
     assert RedisTokenPool(client, "auto", 1).backend == "eventlet"
     assert RedisTokenPool(client, "threads", 1, backend="threads").backend == "threads"
-    aclient = redis.asyncio.Redis(host=server.host, port=server.port)
+    aclient = async_client(server)
     assert RedisTokenPool(aclient, "auto", 1).backend == "asyncio"
     with pytest.raises(TypeError, match=r"redis\.asyncio client runs on backend='asyncio'"):
         RedisTokenPool(aclient, "x", 1, backend="threads")
@@ -462,7 +472,7 @@ def test_pooled_async_function(server: RedisServer, client: redis.Redis) -> None
 
     with pytest.raises(TypeError, match=r"needs a redis\.asyncio\.Redis client"):
         pooled("k", 1, client=client)(async_job)
-    aclient = redis.asyncio.Redis(host=server.host, port=server.port)
+    aclient = async_client(server)
     with pytest.raises(TypeError, match=r"needs a synchronous redis\.Redis client"):
         pooled("k", 1, client=aclient)(lambda: None)
 
