@@ -33,7 +33,7 @@ from collections.abc import Awaitable
 from typing import Any, Callable
 
 import anyio
-from bench_core import percentile
+from timing import percentile, record
 
 from eventlet_pools import Pool
 
@@ -171,6 +171,9 @@ async def table(hold: float, cycles: int, rounds: int) -> dict[str, list[float]]
                 f"  ours / {name:16s} {min(ratios):.2f}-{max(ratios):.2f}x per round,"
                 f" median {statistics.median(ratios):.2f}x"
             )
+            record(
+                f"1000 tasks / 10 items, hold {label}, cycles/s", name, statistics.median(ratios), "higher"
+            )
     return rates
 
 
@@ -183,11 +186,16 @@ async def main_async(quick: bool) -> None:
     print("uncontended get + put, ns per cycle (best)")
     for name in PEERS:
         print(f"  {name:16s} {best[name]:10.0f}   ours/this {best['ours'] / best[name]:.2f}x")
+        if name != "ours":
+            record("uncontended get + put, time", name, best["ours"] / best[name], "lower")
     await table(0, 2 if quick else 20, rounds)
     await table(0.001, 1 if quick else 5, rounds)
     print("FIFO descents, 200 queued tasks")
-    for name, make in PEERS.items():
-        print(f"  {name:16s} {await queued_descents(make, 200):6d}")
+    descents = {name: await queued_descents(make, 200) for name, make in PEERS.items()}
+    for name in PEERS:
+        print(f"  {name:16s} {descents[name]:6d}")
+        if name != "ours":
+            record("FIFO descents, 200 queued tasks", name, descents["ours"], "fewer", descents[name])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,8 +33,8 @@ import threading
 import time
 from typing import Any, Callable
 
-from bench_core import best_ns_per_op
 from sqlalchemy.pool import QueuePool
+from timing import best_ns_per_op, record
 
 from eventlet_pools import Pool
 
@@ -249,16 +249,19 @@ def print_table(
         f"{'  ' + uncontended_row + ', ns per cycle':40s} {best[peer]:13.0f} {best['ours']:12.0f} "
         f"{best['ours'] / best[peer]:11.2f}x"
     )
+    record(f"{title}: {uncontended_row}, time", peer, best["ours"] / best[peer], "lower")
     theirs_rate, ours_rate = max(rates[peer]), max(rates["ours"])
     print(
         f"{'  ' + contended_row + ', cycles/s':40s} {theirs_rate:13.0f} {ours_rate:12.0f} "
         f"{ours_rate / theirs_rate:11.2f}x"
     )
+    record(f"{title}: {contended_row}, cycles/s", peer, ours_rate / theirs_rate, "higher")
     for label, fraction in (("p50", 0.5), ("p99", 0.99), ("max", 1.0)):
         theirs_wait = percentile(waits[peer], fraction) * 1e3
         ours_wait = percentile(waits["ours"], fraction) * 1e3
         print(f"{'    wait ' + label + ' (ms)':40s} {theirs_wait:13.3f} {ours_wait:12.3f}")
     print(f"{'  FIFO descents, ' + queued_row:40s} {descents[peer]:13d} {descents['ours']:12d}")
+    record(f"{title}: FIFO descents, {queued_row}", peer, descents["ours"], "fewer", descents[peer])
 
 
 def main(argv: list[str] | None = None) -> int:

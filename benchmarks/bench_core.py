@@ -33,7 +33,7 @@ with warnings.catch_warnings():
     import eventlet.semaphore
     from eventlet import pools as eventlet_pools_module
 
-from timing import best_ns_per_op, percentile
+from timing import best_ns_per_op, percentile, record
 
 import eventlet_pools
 
@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         results = best_ns_per_op({peer: make(cls) for peer, cls in PEERS.items()}, loops, repeat)
         ratio = results["ours"] / results["eventlet"]
         print(f"{name:<34}{results['eventlet']:>14.0f}{results['ours']:>14.0f}{ratio:>14.2f}x")
+        record(name.replace(" (ns/cycle)", ", time"), "eventlet.pools", ratio, "lower")
 
     tokens = best_ns_per_op(
         {"eventlet": token_with_block(False), "ours": token_with_block(True)}, loops, repeat
@@ -252,21 +253,25 @@ def main(argv: list[str] | None = None) -> int:
     name = "TokenPool vs Semaphore with block"
     ratio = tokens["ours"] / tokens["eventlet"]
     print(f"{name:<34}{tokens['eventlet']:>14.0f}{tokens['ours']:>14.0f}{ratio:>14.2f}x")
+    record("TokenPool `with limit.item()`, time", "`with` eventlet Semaphore", ratio, "lower")
 
     # Without holding across a switch nobody ever waits, so only "hold" is measured.
     for hold, title in ((True, "1000 gt / 10 items (cycles/s)"),):
         med, waits = interleaved_contended(PEERS, rounds=5, cycles=cycles, hold=hold)
         ratio = med["ours"] / med["eventlet"]
         print(f"{title:<34}{med['eventlet']:>14.0f}{med['ours']:>14.0f}{ratio:>14.2f}x")
+        record("1000 greenthreads / 10 items, cycles/s", "eventlet.pools", ratio, "higher")
         for label, fraction in (("p50", 0.50), ("p99", 0.99), ("max", 1.0)):
             values = {peer: percentile(w, fraction) * 1e3 for peer, w in waits.items()}
             name = f"  wait {label} (ms)"
             ratio = values["ours"] / values["eventlet"] if values["eventlet"] else float("nan")
             print(f"{name:<34}{values['eventlet']:>14.2f}{values['ours']:>14.2f}{ratio:>14.2f}x")
+            record(f"1000 greenthreads / 10 items, wait {label}", "eventlet.pools", ratio, "lower")
 
     descents = {peer: fifo_descents(cls, 200) for peer, cls in PEERS.items()}
     name = "FIFO descents, 200 waiters"
     print(f"{name:<34}{descents['eventlet']:>14}{descents['ours']:>14}")
+    record(name, "eventlet.pools", descents["ours"], "fewer", descents["eventlet"])
 
     print()
     header = f"{'get+put with option (ns/cycle)':<34}{'ns':>10}{'/no options':>13}{'/eventlet':>11}"
@@ -278,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     base, theirs = costs["no options"], costs["eventlet"]
     for label in OPTION_COSTS:
         print(f"{label:<34}{costs[label]:>10.0f}{costs[label] / base:>12.2f}x{costs[label] / theirs:>10.2f}x")
+        record(f"get+put with {label}, time", "eventlet.pools", costs[label] / theirs, "lower")
     return 0
 
 

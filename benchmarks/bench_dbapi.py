@@ -28,9 +28,11 @@ with warnings.catch_warnings():
     import eventlet
     from eventlet import db_pool
 
-from bench_core import best_ns_per_op
+from timing import best_ns_per_op, record
 
 from eventlet_pools.dbapi import ConnectionPool
+
+PEER = "eventlet.db_pool.RawConnectionPool"
 
 
 def eventlet_pool(max_size: int) -> Any:
@@ -104,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{'  uncontended, ns per cycle (' + name + ')':44s} {best['eventlet']:12.0f} "
             f"{best[name]:12.0f} {best[name] / best['eventlet']:13.2f}x"
         )
+        setting = "defaults" if name == "ours" else "`check=None`"
+        record(f"uncontended checkout + close, {setting}, time", PEER, best[name] / best["eventlet"], "lower")
     rates: dict[str, list[float]] = {"eventlet": [], "ours": []}
     descents = {"eventlet": 0, "ours": 0}
     for _ in range(3):  # interleaved rounds: drift hits both alike
@@ -117,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{'  200 greenthreads / 10 conns, cycles/s':44s} {theirs_rate:12.0f} {ours_rate:12.0f} "
         f"{ours_rate / theirs_rate:13.2f}x"
     )
+    record("200 greenthreads / 10 connections, cycles/s", PEER, ours_rate / theirs_rate, "higher")
     print(f"{'  FIFO descents':44s} {descents['eventlet']:12d} {descents['ours']:12d}")
+    record("FIFO descents, 200 greenthreads", PEER, descents["ours"], "fewer", descents["eventlet"])
     return 0
 
 

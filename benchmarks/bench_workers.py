@@ -36,6 +36,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import eventlet
 
+from timing import record
+
 from eventlet_pools import AsyncWorkerPool, WorkerPool
 
 
@@ -139,6 +141,7 @@ def compare(rows: dict[str, dict[str, Callable[[], float]]], rounds: int) -> Non
                     f"   {statistics.median(ratios):.2f}x {base}"
                     f" (rounds {min(ratios):.2f}-{max(ratios):.2f}x)"
                 )
+                record(f"{title}: {name}, tasks/s", base, statistics.median(ratios), "higher")
             print(line)
 
 

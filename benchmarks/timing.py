@@ -4,8 +4,14 @@ benchmark must not load eventlet)."""
 from __future__ import annotations
 
 import gc
+import json
+import os
 import time
-from typing import Callable
+from typing import Callable, Optional
+
+#: The environment variable benchmarks/run_all.py sets: a file each figure
+#: is appended to, as one JSON line.
+FIGURES_ENV = "BENCH_FIGURES"
 
 
 def best_ns_per_op(runs: dict[str, Callable[[int], None]], loops: int, repeat: int) -> dict[str, float]:
@@ -35,3 +41,20 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
         return float("nan")
     index = min(len(sorted_values) - 1, int(fraction * len(sorted_values)))
     return sorted_values[index]
+
+
+def record(measure: str, peer: str, value: float, better: str, theirs: Optional[float] = None) -> None:
+    """Note one figure for ``benchmarks/run_all.py`` (nothing when run alone).
+
+    ``value`` is ours against ``peer``, a ratio; or, with ``better="fewer"``,
+    our count (FIFO descents) and ``theirs`` the peer's. ``better`` says
+    which way is good: ``"lower"`` (times), ``"higher"`` (rates), ``"fewer"``.
+    """
+    if better not in ("lower", "higher", "fewer"):
+        raise ValueError(f"better must be 'lower', 'higher' or 'fewer', got {better!r}")
+    path = os.environ.get(FIGURES_ENV)
+    if not path:
+        return
+    line = {"measure": measure, "peer": peer, "value": value, "better": better, "theirs": theirs}
+    with open(path, "a") as out:
+        out.write(json.dumps(line) + "\n")

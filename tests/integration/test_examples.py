@@ -67,6 +67,23 @@ def test_workers_benchmark_smoke_run_prints_every_row() -> None:
     assert printed.count("x run_in_executor(ThreadPoolExecutor(16))") == 1
 
 
+def test_run_all_writes_a_table_per_benchmark(tmp_path: pathlib.Path) -> None:
+    printed = run_script(
+        "benchmarks/run_all.py", "--quick", "--runs", "2", "--only", "core", "--out", str(tmp_path)
+    )
+    assert "bench_core.py: run 2 of 2" in printed
+    written = (tmp_path / "core.md").read_text()
+    assert "2 run(s) on" in written
+    row = next(line for line in written.splitlines() if line.startswith("| uncontended get+put, time |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1:3] == ["eventlet.pools", "lower"]
+    assert re.fullmatch(r"\d+\.\d\dx( to \d+\.\d\dx)?", cells[3])
+    assert cells[5] == "≤ 0.60x"
+    assert re.fullmatch(r"[012] of 2", cells[6])
+    fifo = next(line for line in written.splitlines() if line.startswith("| FIFO descents"))
+    assert "| 0 (" in fifo  # ours never, the peer's count in brackets
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"```sh\n(.+?)\n```", readme)
