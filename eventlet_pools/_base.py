@@ -143,6 +143,7 @@ class PoolBase(Generic[T]):
     _gets: int
     _counts: Counters
     _timeouts_before: int
+    _known_good: Optional[Callable[[Any, Record], bool]]
     _took: float
 
     if TYPE_CHECKING:

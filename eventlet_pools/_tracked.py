@@ -39,7 +39,7 @@ class TrackedPath(PoolBase[T]):
         wait = check_get_args(block, timeout)
         if wait is None:
             wait = self._timeout
-        deadline = None if wait is None else clock() + wait
+        deadline = None if wait is None else started + wait
         # check() runs within the caller's time (a get that may not wait at
         # all, block=False or timeout=0, still lets a check finish).
         check_by = deadline if block and wait else None
@@ -103,6 +103,12 @@ class TrackedPath(PoolBase[T]):
             reason = "aged"
         elif opts.check is not None:
             self._counts.checks += 1
+            known_good = self._known_good
+            if known_good is not None and known_good(item, rec):
+                # Its owner vouches for it without a round trip (a
+                # ConnectionPool's connection used moments ago): no timer.
+                rec.checked = self._clock()
+                return True
             finished = True
             backend = self._backend
             try:

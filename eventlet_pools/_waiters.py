@@ -36,14 +36,19 @@ from typing import Any, Callable, Optional
 
 from greenlet import getcurrent, greenlet
 
+_imported: dict[str, Any] = {}
+
 
 def _import_eventlet(name: str) -> Any:
     # eventlet is imported on first use, not with this library: a program
     # that never waits on a pool never loads it. It warns at first import
     # that it is deprecated; using a pool is not the moment to see that.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
-        module = __import__(name, fromlist=["_"])
+    # Kept once imported: catching warnings costs microseconds per call.
+    module = _imported.get(name)
+    if module is None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
+            module = _imported[name] = __import__(name, fromlist=["_"])
     return module
 
 

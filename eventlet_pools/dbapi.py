@@ -35,6 +35,7 @@ from eventlet_pools._validate import check_callable, check_duration, check_size
 from eventlet_pools._waiters import run_bridged
 from eventlet_pools.errors import ConnectionClosed
 from eventlet_pools.events import Listener
+from eventlet_pools.lifecycle import Record
 from eventlet_pools.pool import Pool
 from eventlet_pools.stats import PoolStats
 
@@ -280,6 +281,8 @@ class ConnectionPool:
         """The underlying :class:`~eventlet_pools.Pool` of raw connections."""
         # The pool's clock (``clock=`` or its backend's) dates checks too.
         self._clock: Callable[[], float] = self.pool._clock
+        if check is not None:
+            self.pool._known_good = self._used_lately
 
     # ------------------------------------------------------------------
     def connect(self, timeout: Optional[float] = None) -> PooledConnection:
@@ -489,17 +492,23 @@ class ConnectionPool:
     def _close_connection(self, conn: Any) -> Any:
         return close_quietly(conn)
 
-    def _check_if_idle(self, conn: Any) -> Any:
+    def _used_lately(self, conn: Any, rec: Record) -> bool:
         # The pool's record of the connection says when it was last known
-        # good: returned, or checked (the pool notes a passed check). With a
-        # check set the pool keeps records, so there is one.
-        rec = self.pool._record_of(conn)
-        if (
-            rec is not None
-            and not self._check_now  # (check_all(): every one, now)
+        # good: returned, or checked (the pool notes a passed check). Asked
+        # by the pool before check() on checkout, so a connection used
+        # moments ago costs no ping and no timer.
+        return (
+            not self._check_now  # (check_all(): every one, now)
             and rec.checked > self._dead_seen_at
             and self._clock() - rec.checked < self._check_when_idle
-        ):
+        )
+
+    def _check_if_idle(self, conn: Any) -> Any:
+        # The pool's check: a ping unless the connection was used lately
+        # (maintenance and check_all() call it directly). With a check set
+        # the pool keeps records, so there is one.
+        rec = self.pool._record_of(conn)
+        if rec is not None and self._used_lately(conn, rec):
             return True
         assert self._check is not None
         return self._watching(self._check, conn)

@@ -300,6 +300,9 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
         self._timeouts_before = 0
         # How long the last create() took (for the create event).
         self._took = 0.0
+        # Asked before check() on checkout: True passes the item with no
+        # check() call and no timer (set by ConnectionPool: see there).
+        self._known_good: Optional[Callable[[Any, Record], bool]] = None
         self._listeners: dict[str, tuple[Listener, ...]] = {}
         # Per-item records, kept only while _managed (see lifecycle.py).
         self._records: dict[int, Record] = {}

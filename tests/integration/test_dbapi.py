@@ -166,8 +166,11 @@ def test_idle_connection_is_pinged_before_reuse(opened: Opened, clock: FakeClock
 
     pool = ConnectionPool(opened, max_size=1, check=counting_ping, check_when_idle=3.0, clock=clock)
     pool.connect().close()
-    pool.connect().close()  # returned a moment ago: no ping
+    hub = eventlet.hubs.get_hub()
+    canceled = hub.timers_canceled
+    pool.connect().close()  # returned a moment ago: no ping, and no timer for one
     assert pings == []
+    assert hub.timers_canceled == canceled
     clock.advance(3.5)
     pool.connect().close()
     assert len(pings) == 1
