@@ -91,6 +91,13 @@ semaphore_based = limiter_based(asyncio.Semaphore)
 anyio_based = limiter_based(anyio.CapacityLimiter)
 
 
+#: How the figures name each peer (benchmarks/run_all.py's tables).
+FULL_NAMES = {
+    "asyncio.Queue": "asyncio.Queue",
+    "Semaphore+list": "asyncio.Semaphore + list",
+    "anyio limiter": "anyio.CapacityLimiter + list",
+}
+
 PEERS: dict[str, Make] = {
     "asyncio.Queue": queue_based,
     "Semaphore+list": semaphore_based,
@@ -171,9 +178,8 @@ async def table(hold: float, cycles: int, rounds: int) -> dict[str, list[float]]
                 f"  ours / {name:16s} {min(ratios):.2f}-{max(ratios):.2f}x per round,"
                 f" median {statistics.median(ratios):.2f}x"
             )
-            record(
-                f"1000 tasks / 10 items, hold {label}, cycles/s", name, statistics.median(ratios), "higher"
-            )
+            median = statistics.median(ratios)
+            record(f"1000 tasks / 10 items, hold {label}, cycles/s", FULL_NAMES[name], median, "higher")
     return rates
 
 
@@ -187,7 +193,7 @@ async def main_async(quick: bool) -> None:
     for name in PEERS:
         print(f"  {name:16s} {best[name]:10.0f}   ours/this {best['ours'] / best[name]:.2f}x")
         if name != "ours":
-            record("uncontended get + put, time", name, best["ours"] / best[name], "lower")
+            record("uncontended get + put, time", FULL_NAMES[name], best["ours"] / best[name], "lower")
     await table(0, 2 if quick else 20, rounds)
     await table(0.001, 1 if quick else 5, rounds)
     print("FIFO descents, 200 queued tasks")
@@ -195,7 +201,9 @@ async def main_async(quick: bool) -> None:
     for name in PEERS:
         print(f"  {name:16s} {descents[name]:6d}")
         if name != "ours":
-            record("FIFO descents, 200 queued tasks", name, descents["ours"], "fewer", descents[name])
+            record(
+                "FIFO descents, 200 queued tasks", FULL_NAMES[name], descents["ours"], "fewer", descents[name]
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

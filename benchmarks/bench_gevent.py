@@ -153,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
             f"ours/{peer}: uncontended time {ns['ours'] / ns[peer]:.2f}x, contended cycles/s "
             f"median {statistics.median(per_round):.2f}x (rounds {min(per_round):.2f}-{max(per_round):.2f}x)"
         )
-        name = f"gevent.queue.{peer}"
+        name = {"Queue": "gevent.queue.Queue", "BoundedSemaphore": "gevent.lock.BoundedSemaphore + list"}[
+            peer
+        ]
         record("uncontended get+put, time", name, ns["ours"] / ns[peer], "lower")
         record("1000 greenlets / 10 items, cycles/s", name, statistics.median(per_round), "higher")
         record("FIFO descents, 200 queued greenlets", name, descents["ours"], "fewer", descents[peer])
