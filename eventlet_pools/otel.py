@@ -129,15 +129,17 @@ def _read_redis(pool: RedisTokenPool) -> _Reading:
     )
 
 
-def _read_workers(pool: WorkerPool) -> _Reading:
-    stats = pool.stats()
+def _read_workers(pool: Any) -> _Reading:
+    # A WorkerPool, or an AsyncWorkerPool (its waiting() counts the tasks
+    # waiting for room too); no stats(), which sorts the recent waits.
+    core: WorkerPool = getattr(pool, "_core", pool)
     return _Reading(
-        idle=stats.idle,
-        used=stats.running,
-        idle_min=stats.min_workers,
-        idle_max=stats.max_workers,
-        max=stats.max_workers,
-        pending=stats.pending,
+        idle=len(core._idle),
+        used=pool.running(),
+        idle_min=core.min_workers,
+        idle_max=core.max_workers,
+        max=core.max_workers,
+        pending=pool.waiting(),
         timeouts=None,
     )
 
@@ -325,9 +327,7 @@ def instrument(
         read, default = _read_pool, inner.name
     elif isinstance(inner, RedisTokenPool):
         read, default = _read_redis, inner.key
-    elif isinstance(inner, AsyncWorkerPool):
-        read, inner = _read_workers, inner._core
-    elif isinstance(inner, WorkerPool):
+    elif isinstance(inner, (WorkerPool, AsyncWorkerPool)):
         read = _read_workers
     else:
         raise TypeError(f"instrument() takes a pool of eventlet_pools, got {pool!r}")

@@ -4,6 +4,7 @@ backend."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import sqlite3
@@ -14,7 +15,7 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 
-from eventlet_pools import ConnectionPool, Pool, PoolTimeout, StaticPool, WorkerPool, otel
+from eventlet_pools import AsyncWorkerPool, ConnectionPool, Pool, PoolTimeout, StaticPool, WorkerPool, otel
 from eventlet_pools.redis import RedisTokenPool
 from eventlet_pools.redis.testing import RedisServer
 from tests.conftest import Runner
@@ -214,3 +215,24 @@ def test_bad_input_is_refused_and_a_collected_pool_frees_its_name() -> None:
     assert value(metrics.collect("one"), "max") is None  # gone: nothing reported
     otel.instrument(other, metrics.provider)  # the name is free again
     assert value(metrics.collect("one"), "max") == 1
+
+
+def test_async_worker_pool_counts_calls_waiting_for_room() -> None:
+    metrics = Metrics()
+    release = threading.Event()
+
+    async def main() -> None:
+        async with AsyncWorkerPool(1, qsize=0) as workers:
+            otel.instrument(workers, metrics.provider, name="calls")
+            first = asyncio.ensure_future(workers.complete(release.wait, 30))
+            second = asyncio.ensure_future(workers.complete(release.wait, 30))
+            while workers.running() != 1 or workers.waiting() != 1:
+                await asyncio.sleep(0.001)  # a sequence point: one runs, one waits for room
+            seen = metrics.collect("calls")
+            assert value(seen, "count", **{otel.STATE: "used"}) == 1
+            assert value(seen, "pending_requests") == 1
+            assert (value(seen, "max"), value(seen, "idle.max")) == (1, 1)
+            release.set()
+            assert list(await asyncio.gather(first, second)) == [True, True]
+
+    asyncio.run(main())
