@@ -282,6 +282,8 @@ def _metric_lines(reader: Any) -> list[str]:
     data = reader.get_metrics_data()
     for resource in data.resource_metrics:
         for scope in resource.scope_metrics:
+            if scope.scope.name != "eventlet_pools":
+                continue  # (some SDK versions report metrics of their own)
             for metric in scope.metrics:
                 short = metric.name.removeprefix("db.client.connection.")
                 for point in metric.data.data_points:
