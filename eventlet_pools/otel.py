@@ -206,10 +206,10 @@ class Instrumentation:
             self._instruments.use_time.record(event.held, self._attributes)
 
     # RedisTokenPool's observer protocol.
-    def checked_out(self, waited: float) -> None:
+    def _checked_out(self, waited: float) -> None:
         self._instruments.wait_time.record(waited, self._attributes)
 
-    def checked_in(self, held: float) -> None:
+    def _checked_in(self, held: float) -> None:
         self._instruments.use_time.record(held, self._attributes)
 
     def _reading(self) -> Optional[_Reading]:
@@ -232,13 +232,12 @@ class _Instruments:
             prefix + "count",
             [self._observe_count],
             unit=connections,
-            description="The number of connections that are currently in state described by the state "
-            "attribute.",
+            description="Items of the pool, idle (free in it) or used (checked out).",
         )
         for suffix, field, description in (
-            ("idle.max", "idle_max", "The maximum number of idle open connections allowed."),
-            ("idle.min", "idle_min", "The minimum number of idle open connections allowed."),
-            ("max", "max", "The maximum number of open connections allowed."),
+            ("idle.max", "idle_max", "Most items the pool keeps when they are not in use (max_size)."),
+            ("idle.min", "idle_min", "Items the pool keeps open even when idle (min_size)."),
+            ("max", "max", "Most items alive at once (max_size plus max_overflow)."),
         ):
             meter.create_observable_up_down_counter(
                 prefix + suffix, [self._observer(field)], unit=connections, description=description
@@ -247,27 +246,26 @@ class _Instruments:
             prefix + "pending_requests",
             [self._observer("pending")],
             unit="{request}",
-            description="The number of current pending requests for an open connection.",
+            description="Callers waiting in line for an item.",
         )
         meter.create_observable_counter(
             prefix + "timeouts",
             [self._observer("timeouts")],
             unit="{timeout}",
-            description="The number of connection timeouts that have occurred trying to obtain a "
-            "connection from the pool.",
+            description="Gets that gave up: no item came within their timeout.",
         )
         self.create_time: Histogram = meter.create_histogram(
-            prefix + "create_time", unit="s", description="The time it took to create a new connection."
+            prefix + "create_time", unit="s", description="Seconds each create() took."
         )
         self.wait_time: Histogram = meter.create_histogram(
             prefix + "wait_time",
             unit="s",
-            description="The time it took to obtain an open connection from the pool.",
+            description="Seconds each get() took to obtain an item, waiting and creating included.",
         )
         self.use_time: Histogram = meter.create_histogram(
             prefix + "use_time",
             unit="s",
-            description="The time between borrowing a connection and returning it to the pool.",
+            description="Seconds from each checkout to its put().",
         )
 
     def _readings(self) -> Iterable[tuple[Instrumentation, _Reading]]:

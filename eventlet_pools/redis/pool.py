@@ -241,8 +241,8 @@ class RedisTokenPool:
         # Callers of this process waiting in line: token id -> (their
         # one-waiter queue, their entry in the Redis queue).
         self._local: dict[str, tuple[Any, str]] = {}
-        # What eventlet_pools.otel watches: objects with checked_out(waited)
-        # and checked_in(held), and the gets that timed out so far.
+        # What eventlet_pools.otel watches: objects with _checked_out(waited)
+        # and _checked_in(held), and the gets that timed out so far.
         self._observers: tuple[Any, ...] = ()
         self._timeouts = 0
         self._service: Any = None  # the service, while it runs
@@ -369,7 +369,7 @@ class RedisTokenPool:
         if self._observers and token._since:
             held = time.monotonic() - token._since
             for observer in self._observers:
-                observer.checked_in(held)
+                observer._checked_in(held)
         try:
             released = self._call("RELEASE", token.id, "1" if token._lined else "")
         except BackendError:
@@ -625,7 +625,7 @@ class RedisTokenPool:
         if self._observers:
             token._since = now = time.monotonic()
             for observer in self._observers:
-                observer.checked_out(now - began)
+                observer._checked_out(now - began)
         # A token dropped without put() is released, not kept alive.
         ref = weakref.ref(token, lambda _ref: self._dropped(token_id))
         with self._guard:
