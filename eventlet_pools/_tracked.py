@@ -52,7 +52,7 @@ class TrackedPath(PoolBase[T]):
                     create_now = False
                     item = self._create_in_slot()
                 else:
-                    item = self._acquire(block, remaining, had_turn)
+                    item = self._acquire(block, remaining, had_turn, True)
             except PoolTimeout as timed_out:
                 error = self._create_error
                 if retry and error is not None:
@@ -180,8 +180,7 @@ class TrackedPath(PoolBase[T]):
             return
         elif rec.out_since is None:
             raise PoolError(f"{item!r} is not checked out of {self!r} (returned twice?)")
-        # (Unknown for an item checked out before tracking started.)
-        held = None if rec.out_since is None else clock() - rec.out_since
+        out_since = rec.out_since  # (None: checked out before tracking started)
         rec.out_since = None
         rec.stack = None
         opts = self._opts
@@ -205,6 +204,7 @@ class TrackedPath(PoolBase[T]):
         listeners = self._listeners.get("checkin")
         try:
             if listeners:
+                held = None if out_since is None else clock() - out_since
                 deliver(listeners, PoolEvent("checkin", self, item, held=held), self._call_listener)
         finally:
             if reason is None:

@@ -1008,12 +1008,15 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
 
     # ------------------------------------------------------------------
     # slow paths: getting
-    def _acquire(self, block: bool, timeout: Optional[float], front: bool = False) -> T:
+    def _acquire(
+        self, block: bool, timeout: Optional[float], front: bool = False, checked: bool = False
+    ) -> T:
         # Take a free item, create one, or wait in line: the core of get(),
         # and all of its slow path while no lifecycle option is set. With
         # ``front`` the caller waits first in line: it had its turn already.
+        # ``checked``: the caller validated block and timeout already.
         self._push_cap = -1
-        if timeout is not None or block is not True:  # bad ones fail on every path
+        if not checked and (timeout is not None or block is not True):  # bad ones fail on every path
             timeout = check_get_args(block, timeout)
         got = self._acquire_now(block)
         if got is not _WAIT:
@@ -1034,7 +1037,7 @@ class Pool(Observed[T], Maintenance[T], TrackedPath[T]):
             granted = self._waiters.park(timeout, self._abandon, front)
         got = self._after_wait(granted, timeout, started)
         if got is _AGAIN:
-            return self._acquire(block, self._time_left(timeout, started), True)
+            return self._acquire(block, self._time_left(timeout, started), True, True)
         return got  # type: ignore[no-any-return]
 
     def _acquire_now(self, block: bool, create: bool = True) -> Any:
