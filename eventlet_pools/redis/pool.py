@@ -316,6 +316,11 @@ class RedisTokenPool:
         since = _text(since)
         waiter = self._backend.waiter_queue()
         with self._guard:  # (threads: parking lets go of it)
+            if self.closed:  # (read again: other code ran since the check above)
+                # Closed while our ACQUIRE was under way: close() failed the
+                # waiters it knew of, and we were not one yet.
+                self._undo(self._leave_line, token_id, entry)
+                raise PoolClosed(f"{self!r} was closed while waiting")
             if self._stream_id is None or _stream_order(since) < _stream_order(self._stream_id):
                 self._stream_id = since
             self._local[token_id] = (waiter, entry)

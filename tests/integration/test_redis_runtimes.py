@@ -161,6 +161,32 @@ def test_threads_wait_in_arrival_order(client: redis.Redis) -> None:
     pool.close()
 
 
+@pytest.mark.parametrize("backend", ["threads", "eventlet"])
+def test_close_while_the_acquire_is_under_way_fails_the_caller(client: redis.Redis, backend: str) -> None:
+    # close() lands after Redis put the caller in line but before the
+    # caller registered as a local waiter (on threads: another thread's
+    # close(); on any runtime: one during the round trip). The caller must
+    # get PoolClosed at once and leave the line, not wait out its timeout.
+    pool = RedisTokenPool(client, f"close-race-{backend}", 1, backend=backend)
+    held = pool.get()
+    real_call = pool._call
+
+    def call(name: str, *args: Any) -> Any:
+        reply = real_call(name, *args)
+        if name == "ACQUIRE" and int(reply[0]) != 1:
+            pool.close()  # (now, before the caller goes on)
+        return reply
+
+    pool._call = call  # type: ignore[method-assign]
+    started = time.monotonic()
+    with pytest.raises(PoolClosed, match="closed while waiting"):
+        pool.get(timeout=20)
+    assert time.monotonic() - started < 10
+    assert pool.waiting() == 0  # left the line
+    pool.put(held)
+    assert pool.size() == 0
+
+
 def test_threads_timeout_and_close_leave_the_line(client: redis.Redis) -> None:
     pool = RedisTokenPool(client, "leave", 1, backend="threads")
     held = pool.get()
