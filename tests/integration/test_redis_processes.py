@@ -153,13 +153,17 @@ def test_redis_restart_mid_run_loses_nothing_and_admits_no_one_too_many(
             30,
             "all three slots held, two of them for long",
         )
+        run_id = client_of(pool_server).info("server")["run_id"]
         pool_server.restart()
+        assert client_of(pool_server).info("server")["run_id"] != run_id  # a new server, empty
         before = int(monitor.get("cycles") or 0)
         wait_for(lambda: int(monitor.get("cycles") or 0) >= before + 100, 60, "100 cycles after the restart")
     finally:
         monitor.set("stop", 1)
         finish(processes)
-    assert int(monitor.get("errors") or 0) >= 1  # the restart was felt
+    # (The workers may or may not have had a call fail while the server was
+    # down: a quick restart can fall between their calls. What must hold
+    # either way is below.)
     assert int(monitor.get("most")) <= 3
     assert int(monitor.get("active")) == 0
     pool = RedisTokenPool(client_of(pool_server), "shared", 3, lease=1.0)
