@@ -34,7 +34,7 @@ import time
 from typing import Any, Callable
 
 from sqlalchemy.pool import QueuePool
-from timing import best_ns_per_op, record
+from timing import best_ns_per_op, percentile, record
 
 from eventlet_pools import Pool
 
@@ -124,10 +124,6 @@ def queued_descents(make: Make, threads: int) -> int:
     for thread in workers:
         thread.join()
     return sum(1 for a, b in zip(served, served[1:]) if b < a)
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
 
 
 class QueueBased:

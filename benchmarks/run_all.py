@@ -29,6 +29,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import Optional
 
+from timing import FIGURES_ENV
+
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -40,7 +42,6 @@ class Benchmark:
     name: str
     script: str
     title: str
-    args: tuple[str, ...] = ()
 
 
 BENCHMARKS = (
@@ -75,8 +76,8 @@ def run_once(
 ) -> list[dict[str, object]]:
     """Run the script once; its figures (it fails loudly if it fails)."""
     figures = scratch / f"{benchmark.name}-{number}.jsonl"
-    env = dict(os.environ, BENCH_FIGURES=str(figures), PYTHONUNBUFFERED="1")
-    command = [sys.executable, str(HERE / benchmark.script), *benchmark.args, *(["--quick"] if quick else [])]
+    env = {**os.environ, FIGURES_ENV: str(figures), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, str(HERE / benchmark.script), *(["--quick"] if quick else [])]
     done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         raise SystemExit(f"{benchmark.script} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
