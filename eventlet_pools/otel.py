@@ -212,6 +212,10 @@ class Instrumentation:
     def _checked_in(self, held: float) -> None:
         self._instruments.use_time.record(held, self._attributes)
 
+    def _live(self) -> bool:
+        """Reporting: not uninstrumented, and its pool not collected."""
+        return self._active and self._target_ref() is not None
+
     def _reading(self) -> Optional[_Reading]:
         target = self._target_ref()
         return self._read(target) if self._active and target is not None else None
@@ -342,7 +346,7 @@ def instrument(
     if instruments is None:
         instruments = _by_provider[provider] = _Instruments(provider.get_meter("eventlet_pools", __version__))
     taken = instruments.sources.get(name)
-    if taken is not None and taken._reading() is not None:
+    if taken is not None and taken._live():
         raise ValueError(f"a pool is reported as {name!r} already ({taken.pool!r}); pass another name=")
     registration = Instrumentation(instruments, pool, name, inner, read)
     if isinstance(inner, Pool):

@@ -100,6 +100,7 @@ def test_a_pool_reports_every_metric_on_every_backend(runner: Runner) -> None:
         assert count_of(seen, "wait_time") == 3
         assert count_of(seen, "use_time") == 3
         assert count_of(seen, "create_time") == 2
+        assert {f"db.client.connection.{name}" for name, _ in seen} == set(otel.METRIC_NAMES)
         waited, used = value(seen, "wait_time")[1], value(seen, "use_time")[1]
         assert waited >= 0
         assert used >= 0
